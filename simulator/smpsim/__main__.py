@@ -1,0 +1,5 @@
+"""``python -m smpsim``."""
+
+from smpsim.cli import main
+
+raise SystemExit(main())

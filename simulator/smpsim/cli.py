@@ -1,0 +1,105 @@
+"""Command line: ``smpsim run`` serves an emulated board; ``smpsim profiles`` lists the boards."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from smpsim import __version__
+from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
+from smpsim.errors import ConfigError
+from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (instant) or more (1.0 is real time)")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smpsim",
+        description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
+    parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve an emulated board until Ctrl-C or SIGTERM")
+    run.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME|FILE.toml",
+                     help=f"built-in profile or profile file (default {DEFAULT_PROFILE})")
+    run.add_argument("--flash", type=Path, metavar="PATH",
+                     help="flash file, created from the profile when missing "
+                          "(default: flash kept in memory, lost on exit)")
+    run.add_argument("--udp", action="append", metavar="HOST:PORT",
+                     help="serve SMP over UDP here; repeatable; [::1]:1337 for IPv6 "
+                          f"(default {' and '.join(DEFAULT_UDP)})")
+    run.add_argument("--no-udp", action="store_true", help="serve no UDP endpoint")
+    run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
+                     help="1.0 real time (default), 0 instant, 0.1 ten times faster")
+    run.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"], help="default info")
+
+    sub.add_parser("profiles", help="list the built-in profiles")
+    return parser
+
+
+async def _serve(emulator: Emulator) -> None:
+    for line in await emulator.start():
+        print(line, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await emulator.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    if args.no_udp and args.udp:
+        raise ConfigError("--udp and --no-udp contradict each other")
+    explicit = args.udp is not None
+    udp = [] if args.no_udp else [parse_hostport(a) for a in (args.udp or DEFAULT_UDP)]
+    if not explicit and not args.no_udp and not _ipv6_available():
+        logging.getLogger("smpsim").warning("no IPv6 on this host: serving IPv4 only")
+        udp = [hp for hp in udp if ":" not in hp[0]]
+    emulator = Emulator(profile, time_scale=args.time_scale, flash_path=args.flash, udp=udp)
+    asyncio.run(_serve(emulator))
+    return 0
+
+
+def _ipv6_available() -> bool:
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``smpsim`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "profiles":
+        for name in builtin_profiles():
+            profile = load_profile(name)
+            print(f"{name:28} {profile.description}")
+        return 0
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"smpsim: error: {exc}", file=sys.stderr)
+        return 2

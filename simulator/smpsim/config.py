@@ -1,0 +1,295 @@
+"""Profiles: a board (flash geometry and timings, boot time) plus a firmware configuration.
+
+A profile is a TOML file. ``extends = "other"`` starts from another profile (built-in name or a
+path relative to the file) and merges tables key by key; arrays and the ``firmware.groups``
+table replace. Every key is checked:
+an unknown key, a wrong type or an unknown group or command is a :class:`ConfigError` that
+names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from smpsim.errors import ConfigError
+from smpsim.mcumgr.catalog import GROUPS
+
+DEFAULT_PROFILE = "nrf52840dk"
+
+
+@dataclass(frozen=True)
+class FlashGeometry:
+    """The chip's flash as the board profile describes it."""
+
+    size: int
+    """Total bytes; the flash file has exactly this size."""
+    erase_block: int = 4096
+    """Erase unit (page or sector) in bytes."""
+    write_block: int = 4
+    """Write unit in bytes; writes are aligned to it."""
+    erase_ms: float = 85.0
+    """Time to erase one erase block."""
+    write_us: float = 41.0
+    """Time to program one write block."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """The hardware."""
+
+    target: str
+    """Board target reported by os info ``i`` (``nrf52840dk/nrf52840``)."""
+    arch: str
+    """``CONFIG_ARCH``, reported by os info ``m``."""
+    processor: str
+    """Processor name, reported by os info ``p``."""
+    flash: FlashGeometry
+    """Internal flash."""
+    boot_time_ms: float = 300.0
+    """From reset to the application answering, not counting image checks or swaps."""
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A kernel thread as os taskstat reports it."""
+
+    name: str
+    """Thread name (may be empty)."""
+    prio: int
+    """Priority (signed: cooperative threads are negative)."""
+    state: int
+    """Raw ``thread_state`` bits (0 running, 2 pending, 4 sleeping, 128 queued)."""
+    stack_size: int = 0
+    """Stack size in bytes (reported in 4-byte words)."""
+    stack_used: int = 0
+    """Stack high-water mark in bytes (reported in 4-byte words)."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One application log line printed at boot."""
+
+    level: str
+    """``inf``, ``wrn``, ``err`` or ``dbg``."""
+    module: str
+    """Log module name (``smp_sample``)."""
+    text: str
+    """The message."""
+
+
+@dataclass(frozen=True)
+class OsConfig:
+    """Kconfig of the os group."""
+
+    reset_ms: int = 250
+    """``MCUMGR_GRP_OS_RESET_MS``: delay between the reset answer and the reboot."""
+    reset_hook: bool = False
+    """``MCUMGR_GRP_OS_RESET_HOOK``: the ``force`` key is decoded."""
+    reset_boot_mode: bool = False
+    """``MCUMGR_GRP_OS_RESET_BOOT_MODE``: the ``boot_mode`` key is decoded and retained."""
+    taskstat_key: str = "name"
+    """Taskstat map key: thread ``name``, ``prio`` or ``index``."""
+    taskstat_stack_info: bool = True
+    """``MCUMGR_GRP_OS_TASKSTAT_STACK_INFO``: ``stksiz`` and ``stkuse`` are sent."""
+    datetime_ms: bool = False
+    """``MCUMGR_GRP_OS_DATETIME_MS``: milliseconds in datetime get and set."""
+    info_max_response: int = 256
+    """``MCUMGR_GRP_OS_INFO_MAX_RESPONSE_SIZE``."""
+    bootloader_mode: int = 3
+    """MCUboot mode answered to bootloader info ``mode`` (3 swap using move)."""
+    no_downgrade: bool = False
+    """MCUboot downgrade prevention, reported as ``no-downgrade``."""
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """The smp_svr build: Kconfig, strings and buffers."""
+
+    kernel_version: str
+    """Zephyr version (os info ``v``, shell ``kernel version``)."""
+    build_version: str
+    """``BUILD_VERSION`` (os info ``r``, boot banner)."""
+    buf_size: int
+    """``MCUMGR_TRANSPORT_NETBUF_SIZE``: largest request and response frame."""
+    buf_count: int
+    """``MCUMGR_TRANSPORT_NETBUF_COUNT``."""
+    groups: dict[str, tuple[str, ...]]
+    """Enabled groups and, for each, its enabled commands (names from the catalog)."""
+    build_date: str | None = None
+    """``__DATE__ __TIME__`` string for os info ``b``; absent: ``b`` is refused."""
+    node_name: str = "unknown"
+    """Hostname or Bluetooth name for os info ``n``."""
+    original_protocol: bool = True
+    """``MCUMGR_SMP_SUPPORT_ORIGINAL_PROTOCOL``: SMP v1 requests are served."""
+    verbose_errors: bool = False
+    """``MCUMGR_SMP_VERBOSE_ERR_RESPONSE``: ``rsn`` follows ``rc``."""
+    udp_mtu: int = 1500
+    """``MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated."""
+    os: OsConfig = field(default_factory=OsConfig)
+    """os group options."""
+    threads: tuple[Thread, ...] = ()
+    """Threads in ``k_thread_foreach`` order."""
+    boot_log: tuple[LogLine, ...] = ()
+    """Application log lines after the Zephyr banner."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A board running a firmware build."""
+
+    name: str
+    """Profile name."""
+    board: Board
+    """Hardware."""
+    firmware: Firmware
+    """Firmware build."""
+    description: str = ""
+    """One line for ``smpsim profiles``."""
+    source: str = ""
+    """Where the profile was loaded from."""
+
+    def enabled(self, group: str, command: str) -> bool:
+        """Whether the build serves ``command`` of ``group``."""
+        return command in self.firmware.groups.get(group, ())
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is types.UnionType:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be an array")
+        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _, inner = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return {k: _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return _build(tp, value, where)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where} must be an integer, not a boolean")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{where} must be {_type_name(tp)}, not {type(value).__name__}")
+    return value
+
+
+def _build(cls: Any, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {where}.{key}" if where else f"unknown key {key}")
+    args = {}
+    for name, f in known.items():
+        path = f"{where}.{name}" if where else name
+        if name in table:
+            args[name] = _convert(hints[name], table[name], path)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {path}")
+    return cls(**args)
+
+
+# Tables an extending profile replaces whole: a build lists all of its groups.
+_REPLACED = {("firmware", "groups")}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any],
+           path: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if (isinstance(value, dict) and isinstance(out.get(key), dict)
+                and (*path, key) not in _REPLACED):
+            out[key] = _merge(out[key], value, (*path, key))
+        else:
+            out[key] = value
+    return out
+
+
+def _builtin_dir() -> Any:
+    return resources.files("smpsim") / "profiles"
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped with smpsim."""
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def _read_table(ref: str, relative_to: Path | None,
+                seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    if ref.endswith(".toml"):
+        path = Path(ref) if relative_to is None else relative_to / ref
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from exc
+        base_dir: Path | None = path.parent
+    else:
+        resource = _builtin_dir() / f"{ref}.toml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"no built-in profile {ref!r}; known: {', '.join(builtin_profiles())}")
+        text, source, base_dir = resource.read_text(encoding="utf-8"), f"<built-in {ref}>", None
+    if source in seen:
+        raise ConfigError(f"{source}: 'extends' loops back to itself")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    parent = table.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(f"{source}: extends must be a profile name or a .toml path")
+        base, _ = _read_table(parent, base_dir, (*seen, source))
+        table = _merge(base, table)
+    return table, source
+
+
+def _check_groups(profile: Profile) -> None:
+    for group, commands in profile.firmware.groups.items():
+        info = GROUPS.get(group)
+        if info is None:
+            raise ConfigError(f"firmware.groups: unknown group {group!r}; "
+                              f"known: {', '.join(GROUPS)}")
+        for command in commands:
+            if command not in info.commands:
+                raise ConfigError(f"firmware.groups.{group}: unknown command {command!r}; "
+                                  f"known: {', '.join(info.commands)}")
+    if profile.firmware.os.taskstat_key not in ("name", "prio", "index"):
+        raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
+    if profile.firmware.buf_size < 16:
+        raise ConfigError("firmware.buf_size must be at least 16")
+
+
+def load_profile(ref: str | Path) -> Profile:
+    """Load a built-in profile by name, or a profile file by path (``*.toml``)."""
+    ref = str(ref)
+    table, source = _read_table(ref, None, ())
+    table.setdefault("name", Path(ref).stem if ref.endswith(".toml") else ref)
+    try:
+        profile: Profile = _build(Profile, table, "")
+        _check_groups(profile)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return dataclasses.replace(profile, source=source)

@@ -1,0 +1,1 @@
+"""The device model: the MCU and its peripherals. Knows nothing of SMP."""

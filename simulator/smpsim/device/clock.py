@@ -1,0 +1,46 @@
+"""Emulated time: uptime, RTC base and the busy time the transports sleep off.
+
+With ``time_scale`` > 0 emulated time follows the host clock, slowed or sped up by the scale
+(0.1 makes a 10 s erase take 1 s). With ``time_scale`` 0 ("instant") emulated time stands
+still except for the busy time the chip spends and explicit :meth:`Clock.advance` calls, so
+tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Clock:
+    """The device's sense of time, in seconds since the emulator started."""
+
+    def __init__(self, time_scale: float = 0.0,
+                 host_time: Callable[[], float] = time.monotonic) -> None:
+        if time_scale < 0:
+            raise ValueError("time_scale must be >= 0")
+        self.time_scale = time_scale
+        self._host_time = host_time
+        self._anchor = host_time()
+        self._offset = 0.0
+        self.busy_total = 0.0
+        """Sum of all busy time reported so far; the server diffs it per request."""
+
+    def now(self) -> float:
+        """Emulated seconds since start."""
+        if self.time_scale > 0:
+            return self._offset + (self._host_time() - self._anchor) / self.time_scale
+        return self._offset
+
+    def spend(self, seconds: float) -> None:
+        """The chip is busy for ``seconds`` (an erase, a write, a boot step).
+
+        In instant mode this moves time on at once; otherwise the transport sleeps it off.
+        """
+        self.busy_total += seconds
+        if self.time_scale == 0:
+            self._offset += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of idle time pass (tests in instant mode)."""
+        self._offset += seconds

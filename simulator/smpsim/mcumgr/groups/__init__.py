@@ -1,0 +1,9 @@
+"""Group handler modules, one per management group, and the table of those implemented."""
+
+from __future__ import annotations
+
+from smpsim.mcumgr.dispatcher import GroupHandlers
+from smpsim.mcumgr.groups.os_mgmt import OS
+
+IMPLEMENTED: dict[str, GroupHandlers] = {g.name: g for g in (OS,)}
+"""Group name -> handlers. Groups absent here answer ``{"rc": 8}`` even when enabled."""

@@ -1,0 +1,116 @@
+"""The sans-IO SMP server: one transport unit of bytes in, response frames and effects out.
+
+Follows Zephyr's ``smp_process_request_packet``: frames are taken from the unit one after the
+other; a unit with fewer than 8 bytes left ends silently; a length that promises more bytes than
+remain gets ``{"rc": 9}``; the first frame answered with an ``rc`` error ends the unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smpsim.mcumgr.codec import encode
+from smpsim.mcumgr.dispatcher import Dispatcher, Effect, GroupHandlers, Request
+from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, translate_v1
+from smpsim.mcumgr.groups import IMPLEMENTED
+from smpsim.mcumgr.header import HEADER_SIZE, Header, Op, Version
+
+if TYPE_CHECKING:
+    from smpsim.device.mcu import Device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    """The server's answer to one transport unit."""
+
+    frames: list[bytes] = field(default_factory=list)
+    """Response frames, each header + CBOR; empty when Zephyr would stay silent."""
+    effects: list[Effect] = field(default_factory=list)
+    """What the transport must do after sending (reset, ...)."""
+    busy_s: float = 0.0
+    """Emulated seconds the chip spent on the unit (flash work); sleep it off before sending."""
+
+
+def _rc_body(rc: int, rsn: str | None, verbose: bool) -> bytes:
+    body: dict[str, Any] = {"rc": rc}
+    if rsn is not None and verbose:
+        body["rsn"] = rsn
+    return encode(body)
+
+
+class Server:
+    """SMP server of one device. ``handle`` never raises, whatever the bytes."""
+
+    def __init__(self, device: Device,
+                 implemented: Mapping[str, GroupHandlers] | None = None) -> None:
+        self.device = device
+        self.profile = device.profile
+        self.dispatcher = Dispatcher(self.profile, IMPLEMENTED if implemented is None
+                                     else implemented)
+        fw = self.profile.firmware
+        self._max_body = fw.buf_size - HEADER_SIZE
+        self._verbose = fw.verbose_errors
+        self._v1 = fw.original_protocol
+
+    def handle(self, unit: bytes) -> Reply:
+        """Serve every frame in ``unit`` (a datagram, a serial packet, a BLE packet)."""
+        reply = Reply()
+        busy_before = self.device.clock.busy_total
+        pos, end = 0, len(unit)
+        while end - pos >= HEADER_SIZE:
+            header = Header.parse(unit, pos)
+            start = pos + HEADER_SIZE
+            if header.length > end - start:
+                reply.frames.append(self._error(header, MgmtErr.ECORRUPT, None))
+                break
+            frame, ok = self._single(header, unit[start:], reply.effects)
+            reply.frames.append(frame)
+            if not ok:
+                break
+            pos = start + header.length
+        reply.busy_s = self.device.clock.busy_total - busy_before
+        return reply
+
+    def _error(self, header: Header, rc: int, rsn: str | None) -> bytes:
+        body = _rc_body(rc, rsn, self._verbose)
+        return header.response(len(body)) + body
+
+    def _single(self, header: Header, payload: bytes, effects: list[Effect]) -> tuple[bytes, bool]:
+        """One frame -> (response frame, whether to go on with the unit)."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%d/%d op %d seq %d len %d", header.group, header.cmd, header.op,
+                      header.seq, header.length)
+        if header.op not in (Op.READ, Op.WRITE):
+            return self._error(header, MgmtErr.ENOTSUP, None), False
+        if header.version == Version.V1 and not self._v1:
+            return self._error(header, MgmtErr.UNSUPPORTED_TOO_OLD, None), False
+        if header.version > Version.V2:
+            return self._error(header, MgmtErr.UNSUPPORTED_TOO_NEW, None), False
+        handler = self.dispatcher.lookup(header.group, header.cmd)
+        fn = None if handler is None else (handler.read if header.op == Op.READ
+                                           else handler.write)
+        if fn is None:
+            return self._error(header, MgmtErr.ENOTSUP, None), False
+        request = Request(header, payload, self.device, self.profile)
+        try:
+            result = fn(request)
+            body = encode(result) if result else b"\xbf\xff"
+        except MgmtError as exc:
+            return self._error(header, exc.rc, exc.rsn), False
+        except GroupError as exc:
+            if header.version == Version.V1:
+                return self._error(header, translate_v1(header.group, exc.rc), exc.rsn), False
+            body = encode({"err": {"group": header.group, "rc": exc.rc}, **exc.extra})
+        except Exception:
+            # A bug in smpsim, not hostile input: say so loudly, answer as a failed handler.
+            log.exception("handler %d/%d failed", header.group, header.cmd)
+            return self._error(header, MgmtErr.EUNKNOWN, None), False
+        if len(body) > self._max_body:
+            return self._error(header, MgmtErr.EMSGSIZE, None), False
+        effects.extend(request.effects)
+        return header.response(len(body)) + body, True

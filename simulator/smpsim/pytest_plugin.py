@@ -1,0 +1,169 @@
+"""pytest plugin: emulated smp_svr boards as fixtures, for client developers' own test suites.
+
+Registered through the ``pytest11`` entry point, so installing smpsim is enough::
+
+    def test_echo(smp_device):
+        host, port = smp_device.address          # an ephemeral UDP port on 127.0.0.1
+        ...                                       # talk SMP to it with any client
+
+    @pytest.mark.smpsim(profile="native_sim_udp6", host="::1")
+    def test_ipv6(smp_device): ...
+
+The device runs in its own thread and event loop, so blocking clients (CLIs in a subprocess,
+mcumgr-toolkit) and asyncio clients (smpclient) both work. Time is instant (``time_scale=0``)
+unless the marker says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
+from smpsim.device.mcu import Device
+from smpsim.transports.emulator import Emulator
+
+T = TypeVar("T")
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A snapshot of the emulated device, taken in its own thread."""
+
+    online: bool
+    """Answering requests (not rebooting)."""
+    boot_count: int
+    """Boots since start, power-on included."""
+    uptime_s: float
+    """Emulated seconds since the last boot."""
+    boot_mode: int
+    """Retained boot mode requested by the last reset."""
+
+
+class EmulatedDevice:
+    """An emulated board serving SMP over UDP from a background thread."""
+
+    def __init__(self, profile: str | Path | Profile = DEFAULT_PROFILE, *,
+                 time_scale: float = 0.0, host: str = "127.0.0.1", port: int = 0,
+                 flash_path: str | Path | None = None) -> None:
+        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        self._emulator = Emulator(self.profile, time_scale=time_scale,
+                                  flash_path=Path(flash_path) if flash_path else None,
+                                  udp=[(host, port)])
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
+                                        daemon=True)
+        self.address: tuple[str, int] = (host, port)
+        """(host, port) the device answers on."""
+
+    def start(self) -> EmulatedDevice:
+        """Power the board on and wait until it answers."""
+        self._thread.start()
+        try:
+            self._submit(self._emulator.start()).result(START_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+        self.address = self._emulator.endpoints[0].address
+        return self
+
+    def _submit(self, coro: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    @property
+    def host(self) -> str:
+        """Host the device answers on."""
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        """UDP port the device answers on."""
+        return self.address[1]
+
+    def call(self, fn: Callable[[Device], T]) -> T:
+        """Run ``fn(device)`` in the device's thread and return its result."""
+        async def run() -> T:
+            return fn(self._emulator.device)
+        result: T = self._submit(run()).result(START_TIMEOUT_S)
+        return result
+
+    def reset(self) -> None:
+        """Reset the board (as the reset button does) and wait until it answers again."""
+        self._submit(self._emulator.runner.reset()).result(START_TIMEOUT_S)
+
+    def state(self) -> DeviceState:
+        """What the device is doing now."""
+        def snapshot(device: Device) -> DeviceState:
+            return DeviceState(self._emulator.runner.online.is_set(), device.boot_count,
+                               device.uptime_s(), device.boot_mode)
+        return self.call(snapshot)
+
+    def wait_online(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Block until the device answers again (after a reset it asked for itself)."""
+        self._submit(asyncio.wait_for(self._emulator.runner.online.wait(), timeout_s)) \
+            .result(timeout_s + 1)
+
+    def stop(self) -> None:
+        """Power off and release everything."""
+        if self._thread.is_alive():
+            self._submit(self._emulator.stop()).result(START_TIMEOUT_S)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(START_TIMEOUT_S)
+        self._loop.close()
+
+    def __enter__(self) -> EmulatedDevice:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "smpsim(profile=..., time_scale=..., host=..., port=...): "
+                   "configure the smp_device fixture")
+
+
+@pytest.fixture
+def smp_device_factory() -> Iterator[Callable[..., EmulatedDevice]]:
+    """Start any number of emulated boards: ``smp_device_factory(profile, time_scale=...)``."""
+    started: list[EmulatedDevice] = []
+
+    def make(profile: str | Path | Profile = DEFAULT_PROFILE, **options: Any) -> EmulatedDevice:
+        device = EmulatedDevice(profile, **options).start()
+        started.append(device)
+        return device
+
+    yield make
+    for device in started:
+        device.stop()
+
+
+@pytest.fixture
+def smp_device(request: pytest.FixtureRequest,
+               smp_device_factory: Callable[..., EmulatedDevice]) -> EmulatedDevice:
+    """One emulated board on an ephemeral UDP port, torn down after the test.
+
+    Configure it with ``@pytest.mark.smpsim(profile=..., time_scale=..., host=..., port=...)``
+    or by indirect parametrisation with a profile name or a dict of the same options.
+    """
+    options: dict[str, Any] = {}
+    marker = request.node.get_closest_marker("smpsim")
+    if marker is not None:
+        options.update(marker.kwargs)
+        if marker.args:
+            options["profile"] = marker.args[0]
+    param = getattr(request, "param", None)
+    if isinstance(param, dict):
+        options.update(param)
+    elif param is not None:
+        options["profile"] = param
+    return smp_device_factory(**options)

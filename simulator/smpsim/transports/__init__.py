@@ -1,0 +1,1 @@
+"""Transports: the only place with sockets, PTYs, BLE and sleeps."""

@@ -1,0 +1,90 @@
+"""An emulated board on the network: a device, its runner and its transport endpoints.
+
+Used by the CLI (in the main thread) and by the pytest plugin (in a background thread).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smpsim.config import Profile
+from smpsim.device.mcu import Device
+from smpsim.errors import ConfigError
+from smpsim.transports.runner import Runner
+from smpsim.transports.udp import UdpEndpoint, serve_udp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); raises ConfigError with the reason."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]:")
+    else:
+        host, sep, rest = text.rpartition(":")
+    if not sep or not host or (":" in host and not text.startswith("[")):
+        raise ConfigError(f"bad address {text!r}: expected HOST:PORT or [IPV6]:PORT")
+    try:
+        port = int(rest)
+    except ValueError:
+        raise ConfigError(f"bad port in {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port out of range in {text!r}")
+    return host, port
+
+
+@dataclass
+class Emulator:
+    """Everything one emulated board needs to run."""
+
+    profile: Profile
+    """Board and firmware."""
+    time_scale: float = 0.0
+    """1.0 real time, 0 instant."""
+    flash_path: Path | None = None
+    """Flash file; ``None`` keeps flash in memory."""
+    udp: list[tuple[str, int]] = field(default_factory=list)
+    """UDP endpoints to serve."""
+    device: Device = field(init=False)
+    runner: Runner = field(init=False)
+    endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
+
+    async def start(self) -> list[str]:
+        """Power the device on and open every endpoint; returns one ready line per endpoint."""
+        self.device = Device(self.profile, time_scale=self.time_scale,
+                             flash_path=self.flash_path)
+        self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        self.runner = Runner(self.device)
+        lines = []
+        try:
+            for host, port in self.udp:
+                try:
+                    endpoint = await serve_udp(self.runner, host, port)
+                except OSError as exc:
+                    raise ConfigError(f"cannot serve UDP on {host}:{port}: {exc.strerror}") \
+                        from None
+                self.endpoints.append(endpoint)
+                bound_host, bound_port = endpoint.address
+                shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+                lines.append(f"smpsim: {self.profile.name} serving SMP over UDP on "
+                             f"{shown}:{bound_port}")
+            await self.runner.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return lines
+
+    async def stop(self) -> None:
+        """Close the endpoints and the flash file."""
+        for endpoint in self.endpoints:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        self.endpoints.clear()
+        if hasattr(self, "runner"):
+            await self.runner.close()
+        if hasattr(self, "device"):
+            self.device.close()

@@ -1,0 +1,108 @@
+"""One event loop, one device: serves units from every transport in arrival order.
+
+Like the MCU's management work queue, the device handles one request at a time. A reply whose
+busy time rounds to nothing at the current time scale is sent at once, inside the transport's
+callback (the fast path); otherwise the runner sleeps the busy time off and queues what arrives
+meanwhile. While the device reboots it is silent: units are dropped, as a board drops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from smpsim.device.mcu import Device
+from smpsim.mcumgr.dispatcher import ResetEffect
+from smpsim.mcumgr.server import Reply, Server
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes], None]
+
+
+class Runner:
+    """Serialises requests to one device and carries out the effects of its replies."""
+
+    def __init__(self, device: Device, server: Server | None = None) -> None:
+        self.device = device
+        self.server = server if server is not None else Server(device)
+        self.scale = device.clock.time_scale
+        self._queue: deque[tuple[bytes, Send]] = deque()
+        self._busy = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.online = asyncio.Event()
+        """Set while the device is up and answering."""
+
+    async def start(self) -> None:
+        """Power on: boot the device and wait out its boot time."""
+        await self._boot()
+
+    def submit(self, unit: bytes, send: Send) -> None:
+        """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
+        if not self.online.is_set():
+            return
+        if self._busy:
+            self._queue.append((unit, send))
+            return
+        reply = self.server.handle(unit)
+        if reply.busy_s * self.scale <= 0 and not reply.effects:
+            for frame in reply.frames:
+                send(frame)
+            return
+        self._busy = True
+        self._spawn(self._finish(reply, send))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish(self, reply: Reply, send: Send) -> None:
+        try:
+            while True:
+                if reply.busy_s > 0 and self.scale > 0:
+                    await asyncio.sleep(reply.busy_s * self.scale)
+                for frame in reply.frames:
+                    send(frame)
+                self._apply(reply)
+                if not self._queue or not self.online.is_set():
+                    return
+                unit, send = self._queue.popleft()
+                reply = self.server.handle(unit)
+        finally:
+            self._busy = False
+
+    def _apply(self, reply: Reply) -> None:
+        for effect in reply.effects:
+            if isinstance(effect, ResetEffect):
+                self._spawn(self._reset_after(effect.delay_s))
+
+    async def _reset_after(self, delay_s: float) -> None:
+        if delay_s > 0 and self.scale > 0:
+            await asyncio.sleep(delay_s * self.scale)
+        await self.reset()
+
+    async def reset(self) -> None:
+        """Reset the device now: silent until it has booted again."""
+        self.online.clear()
+        self.device.power_off()
+        self._queue.clear()
+        log.info("device reset")
+        await self._boot()
+
+    async def _boot(self) -> None:
+        busy_before = self.device.clock.busy_total
+        self.device.boot()
+        busy = self.device.clock.busy_total - busy_before
+        if busy > 0 and self.scale > 0:
+            await asyncio.sleep(busy * self.scale)
+        self.online.set()
+
+    async def close(self) -> None:
+        """Cancel pending work (the process is going away)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
