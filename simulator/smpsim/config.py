@@ -25,6 +25,18 @@ DEFAULT_PROFILE = "nrf52840dk"
 
 
 @dataclass(frozen=True)
+class SectorGroup:
+    """A run of equal sectors in a mixed layout (STM32F4: 4 x 16 KiB, 1 x 64 KiB, 7 x 128 KiB)."""
+
+    size: int
+    """Sector size in bytes."""
+    count: int
+    """How many such sectors follow."""
+    erase_ms: float
+    """Time to erase one of them."""
+
+
+@dataclass(frozen=True)
 class FlashGeometry:
     """The chip's flash as the board profile describes it."""
 
@@ -38,6 +50,21 @@ class FlashGeometry:
     """Time to erase one erase block."""
     write_us: float = 41.0
     """Time to program one write block."""
+    sectors: tuple[SectorGroup, ...] = ()
+    """Mixed sector layout from offset 0; empty means uniform ``erase_block`` sectors."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A fixed partition of the flash (devicetree ``fixed-partitions``)."""
+
+    name: str
+    """``mcuboot``, ``slot0``/``slot1`` (image 0), ``slot2``/``slot3`` (image 1), ``scratch``,
+    ``storage``."""
+    offset: int
+    """Start, from the start of the flash; on a sector edge."""
+    size: int
+    """Bytes; a whole number of sectors."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,38 @@ class Board:
     """Internal flash."""
     boot_time_ms: float = 300.0
     """From reset to the application answering, not counting image checks or swaps."""
+    partitions: tuple[Partition, ...] = ()
+    """Flash partitions; the slots are needed for MCUboot and the img group."""
+    watchdog_ms: float = 5000.0
+    """Watchdog timeout: a hung application is reset after this long."""
+
+
+@dataclass(frozen=True)
+class Bootloader:
+    """The MCUboot build on the board."""
+
+    mode: str = "swap-move"
+    """``swap-move``, ``swap-scratch``, ``swap-offset`` or ``overwrite-only``."""
+    signature: str = "none"
+    """``none`` (hash only), ``rsa-2048``, ``rsa-3072``, ``ecdsa-p256`` or ``ed25519``."""
+    keys: tuple[str, ...] = ()
+    """Public keys built into MCUboot, as PEM text (inline, or ``@path`` to a PEM file)."""
+    max_align: int = 8
+    """``BOOT_MAX_ALIGN``: trailer cell size."""
+    max_img_sectors: int = 0
+    """``MCUBOOT_MAX_IMG_SECTORS``; 0 = slot size / sector size (Zephyr's automatic value)."""
+    validate_primary: bool = True
+    """``BOOT_VALIDATE_SLOT0``: check the primary image at every boot."""
+    downgrade_prevention: bool = False
+    """``MCUBOOT_DOWNGRADE_PREVENTION``: refuse an older image in the secondary slot."""
+    version: str = "ee39e2d694bd"
+    """MCUboot build shown in its banner."""
+    start_ms: float = 30.0
+    """From reset to MCUboot's boot decision."""
+    hash_kib_per_s: float = 1024.0
+    """SHA-256 throughput when validating an image."""
+    verify_ms: float = 50.0
+    """Time of one signature check."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +168,20 @@ class OsConfig:
 
 
 @dataclass(frozen=True)
+class ImgConfig:
+    """Kconfig of the img group."""
+
+    erase_progressively: bool = False
+    """``IMG_ERASE_PROGRESSIVELY``: erase sector by sector while uploading, not all at first."""
+    image_check: bool = False
+    """``IMG_ENABLE_IMAGE_CHECK``: the last upload answer carries ``match``."""
+    allow_erase_pending: bool = False
+    """``MCUMGR_GRP_IMG_ALLOW_ERASE_PENDING``: a pending slot may be erased or overwritten."""
+    frugal_list: bool = False
+    """``MCUMGR_GRP_IMG_FRUGAL_LIST``: state read omits false flags and splitStatus."""
+
+
+@dataclass(frozen=True)
 class Firmware:
     """The smp_svr build: Kconfig, strings and buffers."""
 
@@ -134,6 +207,8 @@ class Firmware:
     """``MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated."""
     os: OsConfig = field(default_factory=OsConfig)
     """os group options."""
+    img: ImgConfig = field(default_factory=ImgConfig)
+    """img group options."""
     threads: tuple[Thread, ...] = ()
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
@@ -150,6 +225,8 @@ class Profile:
     """Hardware."""
     firmware: Firmware
     """Firmware build."""
+    mcuboot: Bootloader | None = None
+    """The bootloader; ``None`` for a board without MCUboot (native_sim)."""
     description: str = ""
     """One line for ``smpsim profiles``."""
     source: str = ""

@@ -1,45 +1,199 @@
-"""The chip's flash, backed byte for byte by the flash file (or by memory when there is none)."""
+"""NOR flash with real rules, backed byte for byte by the flash file (or by memory).
+
+Rules, as MCUboot's own flash simulator enforces them:
+
+* the erased value is 0xFF; an erase covers whole sectors, starting and ending on sector edges;
+* a write starts and ends on write-block boundaries and may only target erased bytes (NOR can
+  only clear bits, and MCUboot never relies on writing a byte twice);
+* every erase and write is one atomic operation that costs the profile's time on the clock;
+* an operation counter and a power-cut hook: :meth:`NorFlash.cut_power_before` makes the Nth
+  operation from now raise :class:`PowerLoss` *before* it changes anything, so a cut always falls
+  between two operations, never inside one.
+"""
 
 from __future__ import annotations
 
+import bisect
+import math
 import mmap
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from smpsim.config import FlashGeometry
+from smpsim.device.clock import Clock
+from smpsim.errors import SmpsimError
 
 ERASED = 0xFF
 
 
-class Flash:
-    """Flash contents. A new file is created erased (0xFF) at the profile's size."""
+class FlashError(SmpsimError):
+    """A flash operation that real NOR flash (or its driver) refuses."""
 
-    def __init__(self, size: int, path: str | Path | None = None) -> None:
-        self.size = size
+
+class OutOfBounds(FlashError):
+    """The operation reaches outside the flash."""
+
+
+class Misaligned(FlashError):
+    """Not on sector edges (erase) or write-block boundaries (write)."""
+
+
+class NotErased(FlashError):
+    """A write over bytes that are not erased."""
+
+
+class PowerLoss(SmpsimError):
+    """Power was cut before a flash operation; nothing of that operation happened."""
+
+
+@dataclass(frozen=True)
+class Sector:
+    """One erase unit."""
+
+    offset: int
+    """Offset from the start of the flash."""
+    size: int
+    """Bytes."""
+    erase_s: float
+    """Time to erase it."""
+
+
+def layout(geometry: FlashGeometry) -> list[Sector]:
+    """The sectors of ``geometry``: the mixed list when given, else uniform erase blocks."""
+    sectors = []
+    offset = 0
+    groups = geometry.sectors or ()
+    if groups:
+        for group in groups:
+            for _ in range(group.count):
+                sectors.append(Sector(offset, group.size, group.erase_ms / 1000))
+                offset += group.size
+    else:
+        for offset in range(0, geometry.size, geometry.erase_block):
+            sectors.append(Sector(offset, geometry.erase_block, geometry.erase_ms / 1000))
+    return sectors
+
+
+class NorFlash:
+    """The chip's flash. A new flash file is created erased, at the profile's size."""
+
+    def __init__(self, geometry: FlashGeometry, clock: Clock,
+                 path: str | Path | None = None) -> None:
+        self.geometry = geometry
+        self.size = geometry.size
+        self.write_block = geometry.write_block
+        self.sectors = layout(geometry)
+        self._starts = [s.offset for s in self.sectors]
+        self._clock = clock
+        self._write_s = geometry.write_us / 1_000_000
         self.path = Path(path) if path is not None else None
-        self._file: int | None = None
+        self.ops = 0
+        """Erase and write operations carried out since start."""
+        self.erases = 0
+        """Sectors erased since start (flash statistics)."""
+        self.writes = 0
+        """Write operations since start (flash statistics)."""
+        self.bytes_written = 0
+        """Bytes programmed since start."""
+        self._cut_at: int | None = None
+        self._fd: int | None = None
+        self._mem: mmap.mmap | bytearray
         if self.path is None:
-            self._mem: mmap.mmap | bytearray = bytearray([ERASED]) * size
+            self._mem = bytearray([ERASED]) * self.size
             return
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(bytes([ERASED]) * size)
+            self.path.write_bytes(bytes([ERASED]) * self.size)
         actual = self.path.stat().st_size
-        if actual != size:
-            raise ValueError(f"flash file {self.path} has {actual} bytes; the profile's "
-                             f"flash has {size}")
-        self._file = os.open(self.path, os.O_RDWR)
-        self._mem = mmap.mmap(self._file, size)
+        if actual != self.size:
+            raise FlashError(f"flash file {self.path} has {actual} bytes; the profile's flash "
+                             f"has {self.size}")
+        self._fd = os.open(self.path, os.O_RDWR)
+        self._mem = mmap.mmap(self._fd, self.size)
+
+    # -- geometry -----------------------------------------------------------------------------
+
+    def sector_at(self, offset: int) -> Sector:
+        """The sector holding ``offset``."""
+        if not 0 <= offset < self.size:
+            raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
+        return self.sectors[bisect.bisect_right(self._starts, offset) - 1]
+
+    def sectors_in(self, offset: int, length: int) -> list[Sector]:
+        """The sectors exactly covering ``[offset, offset + length)``; raises if not on edges."""
+        self._check_bounds(offset, length)
+        first = bisect.bisect_left(self._starts, offset)
+        if length == 0:
+            return []
+        if first >= len(self.sectors) or self._starts[first] != offset:
+            raise Misaligned(f"erase at {offset:#x} does not start on a sector edge")
+        end = offset + length
+        last = bisect.bisect_left(self._starts, end)
+        if end != self.size and (last >= len(self._starts) or self._starts[last] != end):
+            raise Misaligned(f"erase to {end:#x} does not end on a sector edge")
+        return self.sectors[first:last]
+
+    def _check_bounds(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise OutOfBounds(f"{offset:#x}+{length:#x} outside flash of {self.size:#x} bytes")
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def cut_power_before(self, n: int) -> None:
+        """Make the ``n``-th flash operation from now (1 = the next) raise :class:`PowerLoss`."""
+        self._cut_at = self.ops + n
+
+    def _operation(self) -> None:
+        if self._cut_at is not None and self.ops + 1 >= self._cut_at:
+            self._cut_at = None
+            raise PowerLoss(f"power cut before flash operation {self.ops + 1}")
+        self.ops += 1
 
     def read(self, offset: int, length: int) -> bytes:
-        """``length`` bytes at ``offset``."""
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise IndexError(f"flash read {offset:#x}+{length} outside {self.size:#x}")
+        """``length`` bytes at ``offset``; reads are free and never interrupted."""
+        self._check_bounds(offset, length)
         return bytes(self._mem[offset:offset + length])
 
+    def is_erased(self, offset: int, length: int) -> bool:
+        """Whether every byte of the range reads 0xFF."""
+        self._check_bounds(offset, length)
+        chunk = self._mem[offset:offset + length]
+        return chunk.count(ERASED) == length
+
+    def erase(self, offset: int, length: int) -> None:
+        """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
+        sectors = self.sectors_in(offset, length)
+        self._operation()
+        self._mem[offset:offset + length] = bytes([ERASED]) * length
+        self.erases += len(sectors)
+        self._clock.spend(sum(s.erase_s for s in sectors))
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""
+        length = len(data)
+        self._check_bounds(offset, length)
+        if offset % self.write_block or length % self.write_block:
+            raise Misaligned(f"write {offset:#x}+{length} not aligned to "
+                             f"{self.write_block}-byte write blocks")
+        if not self.is_erased(offset, length):
+            raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
+        self._operation()
+        self._mem[offset:offset + length] = data
+        self.writes += 1
+        self.bytes_written += length
+        self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
+
+    def flush(self) -> None:
+        """Push the contents to the flash file."""
+        if isinstance(self._mem, mmap.mmap):
+            self._mem.flush()
+
     def close(self) -> None:
-        """Flush and release the file."""
+        """Flush and release the flash file."""
         if isinstance(self._mem, mmap.mmap):
             self._mem.flush()
             self._mem.close()
-        if self._file is not None:
-            os.close(self._file)
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

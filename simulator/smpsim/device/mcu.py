@@ -9,7 +9,8 @@ from pathlib import Path
 from smpsim.config import Profile
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
-from smpsim.device.flash import Flash
+from smpsim.device.flash import NorFlash
+from smpsim.device.partitions import PartitionTable
 from smpsim.device.rtc import Rtc
 
 
@@ -27,7 +28,8 @@ class Device:
         self.clock = Clock(time_scale, host_time)
         self.rtc = Rtc(self.clock)
         self.console = Console(self.clock)
-        self.flash = Flash(profile.board.flash.size, flash_path)
+        self.flash = NorFlash(profile.board.flash, self.clock, flash_path)
+        self.partitions = PartitionTable(self.flash, profile.board.partitions)
         self.running = False
         """True between the end of a boot and the next reset or power-off."""
         self.boot_count = 0

@@ -1,0 +1,1 @@
+"""MCUboot: image format, trailers, swap algorithms and the boot decision."""
