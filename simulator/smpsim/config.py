@@ -96,7 +96,8 @@ class Bootloader:
     signature: str = "none"
     """``none`` (hash only), ``rsa-2048``, ``rsa-3072``, ``ecdsa-p256`` or ``ed25519``."""
     keys: tuple[str, ...] = ()
-    """Public keys built into MCUboot, as PEM text (inline, or ``@path`` to a PEM file)."""
+    """Public keys built into MCUboot: inline PEM text, or the name of one of smpsim's
+    insecure test keys (``insecure-test-ecdsa-p256``)."""
     max_align: int = 8
     """``BOOT_MAX_ALIGN``: trailer cell size."""
     max_img_sectors: int = 0
