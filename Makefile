@@ -23,6 +23,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# Rebuild the sample images and the packaged factory images (keys are made once, never replaced).
+.PHONY: images
+images: $(STAMP)
+	$(BIN)/python flash_images/build.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
 
