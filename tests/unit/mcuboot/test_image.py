@@ -104,7 +104,7 @@ def sign(tmp_path: Path, *, key: str | None = None, version: str = "1.0.0",
     if key is not None:
         args += ["-k", str(KEYS / f"insecure-test-{key}.pem")]
     if app is not None:
-        args += ["--custom-tlv", "0x5353", "0x" + app.hex()]
+        args += ["--custom-tlv", "0x53A5", "0x" + app.hex()]
     imgtool(*args, str(src), str(out))
     return out.read_bytes()
 
@@ -157,7 +157,7 @@ def load_build() -> ModuleType:
 
 def test_tlv_type_numbers_match_image_h() -> None:
     assert IMAGE_MAGIC == 0x96F3B83D
-    assert APP_TLV == 0x5353
+    assert APP_TLV == 0x53A5
     assert {t.name: t.value for t in TlvType} == {
         "KEYHASH": 0x01, "PUBKEY": 0x02, "SHA256": 0x10, "SHA384": 0x11, "SHA512": 0x12,
         "RSA2048_PSS": 0x20, "ECDSA224": 0x21, "ECDSA_SIG": 0x22, "RSA3072_PSS": 0x23,

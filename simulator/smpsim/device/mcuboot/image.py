@@ -72,9 +72,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-APP_TLV: Final = 0x5353
+APP_TLV: Final = 0x53A5
 """smpsim's vendor TLV ("SS"): a CBOR map describing the simulated application, placed in the
-protected block by ``imgtool sign --custom-tlv 0x5353 0x<cbor hex>``. See :class:`AppBehaviour`."""
+protected block by ``imgtool sign --custom-tlv 0x53A5 0x<cbor hex>``. See :class:`AppBehaviour`."""
 
 
 # -- the simulated application --------------------------------------------------------------------
