@@ -43,10 +43,9 @@ class Runner:
 
     def submit(self, unit: bytes, send: Send) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
-        if not self.online.is_set():
-            return
-        if self._busy:
-            self._queue.append((unit, send))
+        if self._busy or not self.online.is_set():
+            if self.online.is_set():
+                self._queue.append((unit, send))
             return
         reply = self.server.handle(unit)
         if reply.busy_s * self.scale <= 0 and not reply.effects:
