@@ -59,14 +59,18 @@ def test_time_scale_stretches_host_time() -> None:
     assert slow.now() == 2.0
 
 
-def test_scaled_clock_counts_busy_time_without_jumping() -> None:
+def test_scaled_clock_moves_on_with_busy_time_and_waits_for_the_host() -> None:
     host = FakeHost()
     clock = Clock(1.0, host)
-    clock.spend(3.0)  # the transport sleeps it off, host time moves then
+    clock.spend(3.0)  # emulated time moves on at once; the transport then sleeps it off
     assert clock.busy_total == 3.0
-    assert clock.now() == 0.0
-    host.now += 3.0
     assert clock.now() == 3.0
+    host.now += 2.0  # still sleeping: time does not run backwards or jump twice
+    assert clock.now() == 3.0
+    host.now += 1.0
+    assert clock.now() == 3.0
+    host.now += 1.5
+    assert clock.now() == 4.5
 
 
 def test_scaled_clock_can_still_be_advanced() -> None:
