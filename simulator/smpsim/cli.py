@@ -52,12 +52,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(emulator: Emulator) -> None:
-    for line in await emulator.start():
-        print(line, flush=True)
+    # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    for line in await emulator.start():
+        print(line, flush=True)
     try:
         await stop.wait()
     finally:

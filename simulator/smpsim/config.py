@@ -319,7 +319,7 @@ def _read_table(ref: str, relative_to: Path | None,
     if ref.endswith(".toml"):
         path = Path(ref) if relative_to is None else relative_to / ref
         try:
-            text, source = path.read_text(encoding="utf-8"), str(path)
+            text, source = path.read_text(encoding="utf-8"), str(path.resolve())
         except OSError as exc:
             raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from exc
         base_dir: Path | None = path.parent

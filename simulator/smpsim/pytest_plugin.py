@@ -9,9 +9,10 @@ Registered through the ``pytest11`` entry point, so installing smpsim is enough:
     @pytest.mark.smpsim(profile="native_sim_udp6", host="::1")
     def test_ipv6(smp_device): ...
 
-The device runs in its own thread and event loop, so blocking clients (CLIs in a subprocess,
-mcumgr-toolkit) and asyncio clients (smpclient) both work. Time is instant (``time_scale=0``)
-unless the marker says otherwise.
+The device runs in its own thread and event loop, so asyncio clients (smpclient), blocking
+Python sockets and CLIs in a subprocess all work. A client that holds the GIL while it waits
+(mcumgr-toolkit 0.20) starves that thread: run it in a subprocess. Time is instant
+(``time_scale=0``) unless the marker says otherwise.
 """
 
 from __future__ import annotations

@@ -23,23 +23,29 @@ class Clock:
         self._host_time = host_time
         self._anchor = host_time()
         self._offset = 0.0
+        self._busy_until = 0.0
         self.busy_total = 0.0
         """Sum of all busy time reported so far; the server diffs it per request."""
 
     def now(self) -> float:
         """Emulated seconds since start."""
         if self.time_scale > 0:
-            return self._offset + (self._host_time() - self._anchor) / self.time_scale
+            # Busy time moves the clock on at once; the host clock catches up while the
+            # transport sleeps it off, so emulated time never runs backwards.
+            return max(self._offset + (self._host_time() - self._anchor) / self.time_scale,
+                       self._busy_until)
         return self._offset
 
     def spend(self, seconds: float) -> None:
         """The chip is busy for ``seconds`` (an erase, a write, a boot step).
 
-        In instant mode this moves time on at once; otherwise the transport sleeps it off.
+        Emulated time moves on at once; with a time scale the transport then sleeps it off.
         """
         self.busy_total += seconds
         if self.time_scale == 0:
             self._offset += seconds
+        else:
+            self._busy_until = self.now() + seconds
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of idle time pass (tests in instant mode)."""

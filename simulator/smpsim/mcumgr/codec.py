@@ -62,10 +62,13 @@ _FLOAT = {25: struct.Struct(">e"), 26: struct.Struct(">f"), 27: struct.Struct(">
 _BREAK = object()
 
 
+_ARGUMENT_SIZE = {24: 1, 25: 2, 26: 4, 27: 8}
+
+
 def _argument(data: bytes, pos: int, info: int) -> tuple[int, int]:
     if info < 24:
         return info, pos
-    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    size = _ARGUMENT_SIZE.get(info)
     if size is None:
         raise DecodeError(f"reserved additional information {info}")
     end = pos + size
@@ -84,19 +87,26 @@ def _item(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     pos += 1
     if major == 7:
         return _simple(data, pos, info)
-    if info == 31:
+    if info < 24:  # the common case, without a call
+        arg = info
+    elif info == 31:
         return _indefinite(data, pos, major, depth)
-    arg, pos = _argument(data, pos, info)
+    else:
+        arg, pos = _argument(data, pos, info)
+    if major == 3:
+        end = pos + arg
+        if end > len(data):
+            raise DecodeError("truncated string")
+        return data[pos:end].decode("utf-8", "surrogateescape"), end
     if major == 0:
         return arg, pos
     if major == 1:
         return -1 - arg, pos
-    if major in (2, 3):
+    if major == 2:
         end = pos + arg
         if end > len(data):
             raise DecodeError("truncated string")
-        raw = data[pos:end]
-        return (raw.decode("utf-8", "surrogateescape") if major == 3 else raw), end
+        return data[pos:end], end
     if major == 4:
         items = []
         for _ in range(arg):
@@ -214,6 +224,31 @@ def _head(out: bytearray, major: int, value: int) -> None:
 
 
 def _encode(out: bytearray, value: Any) -> None:
+    # Exact types first (the request path: str keys, small ints, plain dicts), then the rest.
+    kind = type(value)
+    if kind is str:
+        raw = value.encode("utf-8", "surrogateescape")
+        _head(out, 3, len(raw))
+        out += raw
+    elif kind is int:
+        if value >= 0:
+            _head(out, 0, value)
+        else:
+            _head(out, 1, -1 - value)
+    elif kind is dict:
+        out.append(0xBF)
+        for key, item in value.items():
+            _encode(out, key)
+            _encode(out, item)
+        out.append(0xFF)
+    elif kind is bytes:
+        _head(out, 2, len(value))
+        out += value
+    else:
+        _encode_other(out, value)
+
+
+def _encode_other(out: bytearray, value: Any) -> None:
     # bool before int: bool is a subclass of int.
     if value is True:
         out.append(0xF5)
@@ -255,7 +290,14 @@ def encode(value: Any) -> bytes:
     keys Zephyr can produce, e.g. taskstat keyed by priority).
     """
     out = bytearray()
-    _encode(out, value)
+    if type(value) is dict:  # a response body: skip one level of dispatch
+        out.append(0xBF)
+        for key, item in value.items():
+            _encode(out, key)
+            _encode(out, item)
+        out.append(0xFF)
+    else:
+        _encode(out, value)
     return bytes(out)
 
 

@@ -12,7 +12,7 @@ empty map), and raises :class:`MgmtError` or :class:`GroupError` for errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smpsim.mcumgr.catalog import GROUPS, GroupInfo
@@ -50,20 +50,31 @@ class ResetEffect(Effect):
     """``MCUMGR_GRP_OS_RESET_MS`` in seconds."""
 
 
-@dataclass
 class Request:
-    """What a handler sees of one SMP request."""
+    """What a handler sees of one SMP request (a plain class: one is built per frame)."""
 
-    header: Header
-    """The request header."""
-    payload: bytes
-    """Every byte after the header to the end of the unit (zcbor reads past ``len``)."""
-    device: Device
-    """The device to act on."""
-    profile: Profile
-    """The board and firmware configuration."""
-    effects: list[Effect] = field(default_factory=list)
-    """Effects to hand to the transport."""
+    __slots__ = ("data", "device", "effects", "header", "profile", "start")
+
+    def __init__(self, header: Header, data: bytes, device: Device, profile: Profile,
+                 start: int = 0) -> None:
+        self.header = header
+        """The request header."""
+        self.data = data
+        """The transport unit; the payload starts at ``start`` and runs to the end of the
+        unit, since zcbor reads past ``len``."""
+        self.start = start
+        """Offset of the payload in ``data``."""
+        self.device = device
+        """The device to act on."""
+        self.profile = profile
+        """The board and firmware configuration."""
+        self.effects: list[Effect] = []
+        """Effects to hand to the transport."""
+
+    @property
+    def payload(self) -> bytes:
+        """The payload bytes (to the end of the unit)."""
+        return self.data[self.start:]
 
     def fields(self, schema: Mapping[str, Check]) -> dict[str, Any]:
         """Decode the request map as ``zcbor_map_decode_bulk`` does.
@@ -73,7 +84,7 @@ class Request:
         ``MgmtError(EINVAL)``.
         """
         try:
-            pairs = decode_map(self.payload)
+            pairs = decode_map(self.data, self.start)
         except DecodeError:
             raise MgmtError(MgmtErr.EINVAL) from None
         found: dict[str, Any] = {}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 HEADER_SIZE = 8
 _STRUCT = struct.Struct(">BBHHBB")
@@ -65,9 +65,11 @@ class Group(IntEnum):
     """First user-defined group."""
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """A decoded SMP header. ``res`` bits are ignored on input and written as 0."""
+class Header(NamedTuple):
+    """A decoded SMP header. ``res`` bits are ignored on input and written as 0.
+
+    A named tuple rather than a dataclass: it is built for every frame on the request path.
+    """
 
     op: int
     """0 read, 1 read response, 2 write, 3 write response; 4..7 reach the error path."""
@@ -88,7 +90,7 @@ class Header:
     def parse(cls, data: bytes | memoryview, offset: int = 0) -> Header:
         """Decode the header at ``offset``; the caller guarantees 8 bytes are there."""
         byte0, flags, length, group, seq, cmd = _STRUCT.unpack_from(data, offset)
-        return cls((byte0 & 0x07), (byte0 >> 3) & 0x03, flags, length, group, seq, cmd)
+        return cls(byte0 & 0x07, (byte0 >> 3) & 0x03, flags, length, group, seq, cmd)
 
     def pack(self) -> bytes:
         """Encode the header."""
@@ -101,6 +103,6 @@ class Header:
         READ gets READ_RSP and every other op WRITE_RSP; the version is copied, capped at v2;
         flags are cleared; group, seq and cmd are copied.
         """
-        op = Op.READ_RSP if self.op == Op.READ else Op.WRITE_RSP
-        version = self.version if self.version <= Version.V2 else Version.V2
+        op = 1 if self.op == 0 else 3  # READ_RSP, WRITE_RSP
+        version = self.version if self.version <= 1 else 1
         return _STRUCT.pack((version << 3) | op, 0, length, self.group, self.seq, self.cmd)

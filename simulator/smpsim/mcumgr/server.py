@@ -16,7 +16,7 @@ from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.dispatcher import Dispatcher, Effect, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, translate_v1
 from smpsim.mcumgr.groups import IMPLEMENTED
-from smpsim.mcumgr.header import HEADER_SIZE, Header, Op, Version
+from smpsim.mcumgr.header import HEADER_SIZE, Header
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     """The server's answer to one transport unit."""
 
@@ -60,7 +60,8 @@ class Server:
     def handle(self, unit: bytes) -> Reply:
         """Serve every frame in ``unit`` (a datagram, a serial packet, a BLE packet)."""
         reply = Reply()
-        busy_before = self.device.clock.busy_total
+        clock = self.device.clock
+        busy_before = clock.busy_total
         pos, end = 0, len(unit)
         while end - pos >= HEADER_SIZE:
             header = Header.parse(unit, pos)
@@ -68,42 +69,43 @@ class Server:
             if header.length > end - start:
                 reply.frames.append(self._error(header, MgmtErr.ECORRUPT, None))
                 break
-            frame, ok = self._single(header, unit[start:], reply.effects)
+            frame, ok = self._single(header, unit, start, reply.effects)
             reply.frames.append(frame)
             if not ok:
                 break
             pos = start + header.length
-        reply.busy_s = self.device.clock.busy_total - busy_before
+        reply.busy_s = clock.busy_total - busy_before
         return reply
 
     def _error(self, header: Header, rc: int, rsn: str | None) -> bytes:
         body = _rc_body(rc, rsn, self._verbose)
         return header.response(len(body)) + body
 
-    def _single(self, header: Header, payload: bytes, effects: list[Effect]) -> tuple[bytes, bool]:
+    def _single(self, header: Header, unit: bytes, start: int,
+                effects: list[Effect]) -> tuple[bytes, bool]:
         """One frame -> (response frame, whether to go on with the unit)."""
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%d/%d op %d seq %d len %d", header.group, header.cmd, header.op,
                       header.seq, header.length)
-        if header.op not in (Op.READ, Op.WRITE):
+        op, version = header.op, header.version
+        if op != 0 and op != 2:  # noqa: PLR1714 - plain int compares on the hot path
             return self._error(header, MgmtErr.ENOTSUP, None), False
-        if header.version == Version.V1 and not self._v1:
+        if version == 0 and not self._v1:
             return self._error(header, MgmtErr.UNSUPPORTED_TOO_OLD, None), False
-        if header.version > Version.V2:
+        if version > 1:
             return self._error(header, MgmtErr.UNSUPPORTED_TOO_NEW, None), False
         handler = self.dispatcher.lookup(header.group, header.cmd)
-        fn = None if handler is None else (handler.read if header.op == Op.READ
-                                           else handler.write)
+        fn = None if handler is None else (handler.read if op == 0 else handler.write)
         if fn is None:
             return self._error(header, MgmtErr.ENOTSUP, None), False
-        request = Request(header, payload, self.device, self.profile)
+        request = Request(header, unit, self.device, self.profile, start)
         try:
             result = fn(request)
             body = encode(result) if result else b"\xbf\xff"
         except MgmtError as exc:
             return self._error(header, exc.rc, exc.rsn), False
         except GroupError as exc:
-            if header.version == Version.V1:
+            if version == 0:
                 return self._error(header, translate_v1(header.group, exc.rc), exc.rsn), False
             body = encode({"err": {"group": header.group, "rc": exc.rc}, **exc.extra})
         except Exception:
@@ -112,5 +114,6 @@ class Server:
             return self._error(header, MgmtErr.EUNKNOWN, None), False
         if len(body) > self._max_body:
             return self._error(header, MgmtErr.EMSGSIZE, None), False
-        effects.extend(request.effects)
+        if request.effects:
+            effects.extend(request.effects)
         return header.response(len(body)) + body, True

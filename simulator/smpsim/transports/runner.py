@@ -33,6 +33,7 @@ class Runner:
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reset_timer: asyncio.TimerHandle | None = None
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
 
@@ -42,10 +43,9 @@ class Runner:
 
     def submit(self, unit: bytes, send: Send) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
-        if not self.online.is_set():
-            return
-        if self._busy:
-            self._queue.append((unit, send))
+        if self._busy or not self.online.is_set():
+            if self.online.is_set():
+                self._queue.append((unit, send))
             return
         reply = self.server.handle(unit)
         if reply.busy_s * self.scale <= 0 and not reply.effects:
@@ -78,16 +78,23 @@ class Runner:
     def _apply(self, reply: Reply) -> None:
         for effect in reply.effects:
             if isinstance(effect, ResetEffect):
-                self._spawn(self._reset_after(effect.delay_s))
+                # One k_timer in Zephyr, restarted by each reset request: the board reboots
+                # once, ``delay_s`` after the last request.
+                if self._reset_timer is not None:
+                    self._reset_timer.cancel()
+                self._reset_timer = asyncio.get_running_loop().call_later(
+                    effect.delay_s * self.scale, self._reset_timer_fired)
 
-    async def _reset_after(self, delay_s: float) -> None:
-        if delay_s > 0 and self.scale > 0:
-            await asyncio.sleep(delay_s * self.scale)
-        await self.reset()
+    def _reset_timer_fired(self) -> None:
+        self._reset_timer = None
+        self._spawn(self.reset())
 
     async def reset(self) -> None:
         """Reset the device now: silent until it has booted again."""
         self.online.clear()
+        if self._reset_timer is not None:  # a reset stops every timer
+            self._reset_timer.cancel()
+            self._reset_timer = None
         self.device.power_off()
         self._queue.clear()
         log.info("device reset")
@@ -103,6 +110,9 @@ class Runner:
 
     async def close(self) -> None:
         """Cancel pending work (the process is going away)."""
+        if self._reset_timer is not None:
+            self._reset_timer.cancel()
+            self._reset_timer = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,352 @@
+"""``make bench``: SMP echo over UDP loopback against smpsim, next to a bare asyncio UDP echo
+server measured in the same run, and the in-process cost of ``Server.handle``.
+
+Each server runs in its own process (one event loop, as ``smpsim run`` has); the client is a
+blocking socket in this process with one request in flight, as smpclient and mcumgr-toolkit
+do. Rounds alternate between the servers, each bounded by a request count and a time limit,
+after a warm-up; the table shows the median round.
+
+    .venv/bin/python bench/bench_udp.py [--rounds N] [--seconds S] [--profile]
+
+``--profile`` also runs smpsim's server process under cProfile for one round and prints where
+its time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import struct
+import sys
+import time
+import timeit
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import cbor2
+
+HOST = "127.0.0.1"
+WARMUP_REQUESTS = 2000
+GOAL_RATIO = 0.8
+
+
+# --- SMP frames ------------------------------------------------------------------------------
+
+def echo_request(seq: int, text: str) -> bytes:
+    """os echo (group 0, command 0), WRITE, SMP v2."""
+    body = cbor2.dumps({"d": text})
+    return struct.pack(">BBHHBB", 2 | 1 << 3, 0, len(body), 0, seq, 0) + body
+
+
+def echo_text_for_frame(frame_size: int) -> str:
+    """An echo string that makes the whole request frame exactly ``frame_size`` bytes."""
+    text = "x" * (frame_size - 8)
+    while len(echo_request(0, text)) > frame_size:
+        text = text[:-1]
+    assert len(echo_request(0, text)) == frame_size
+    return text
+
+
+# --- servers (child processes) -----------------------------------------------------------
+
+class BareEcho(asyncio.DatagramProtocol):
+    """The baseline: every datagram goes straight back to its sender."""
+
+    transport: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.transport.sendto(data, addr)
+
+
+async def _bare_server(ready: Callable[[int], None]) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(BareEcho, local_addr=(HOST, 0))
+    ready(transport.get_extra_info("sockname")[1])
+    await _until_terminated()
+    transport.close()
+
+
+async def _smpsim_server(ready: Callable[[int], None]) -> None:
+    from smpsim.config import load_profile
+    from smpsim.transports.emulator import Emulator
+
+    emulator = Emulator(load_profile("native_sim_udp"), time_scale=0.0, udp=[(HOST, 0)])
+    await emulator.start()
+    ready(emulator.endpoints[0].address[1])
+    await _until_terminated()
+    await emulator.stop()
+
+
+async def _until_terminated() -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+
+
+SERVERS = {"bare": _bare_server, "smpsim": _smpsim_server}
+
+
+def serve(kind: str, conn: Connection, profile: bool, cpu: int | None) -> None:
+    """Child process body: run one server until SIGTERM; send its port, then its profile."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    profiler = None
+    if profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
+    asyncio.run(SERVERS[kind](conn.send))
+    if profiler is not None:
+        import io
+        import pstats
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(18)
+        stats.sort_stats("cumulative").print_stats(30)
+        conn.send(out.getvalue())
+
+
+@dataclass
+class ServerProcess:
+    """A server in a child process."""
+
+    kind: str
+    profile: bool = False
+    cpu: int | None = None
+    """Pin the server to this CPU."""
+
+    def __enter__(self) -> ServerProcess:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(self.kind, child, self.profile, self.cpu),
+                                daemon=True)
+        self.proc.start()
+        if not self.conn.poll(30):
+            raise RuntimeError(f"{self.kind} server did not start")
+        self.port: int = self.conn.recv()
+        return self
+
+    def stop(self) -> str | None:
+        """Stop the server (once); its profile report when it was profiled."""
+        if self.proc.exitcode is not None:
+            return None
+        self.proc.terminate()
+        report = self.conn.recv() if self.profile and self.conn.poll(30) else None
+        self.proc.join(10)
+        return report
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- the client ----------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Round:
+    """One measured round."""
+
+    rate: float
+    """Round trips per second."""
+    server_cpu_us: float | None
+    """Server process CPU microseconds per request."""
+
+
+def measure(server: ServerProcess, frames: list[bytes], max_requests: int,
+            max_seconds: float) -> Round:
+    """One round against ``server``, with the server's CPU time per request."""
+    cpu_before = cpu_seconds(server.proc.pid or 0)
+    done, elapsed = round_trips(server.port, frames, max_requests, max_seconds)
+    cpu_after = cpu_seconds(server.proc.pid or 0)
+    cpu_us = None if cpu_before is None or cpu_after is None \
+        else (cpu_after - cpu_before) / done * 1e6
+    return Round(done / elapsed, cpu_us)
+
+
+def round_trips(port: int, frames: list[bytes], max_requests: int,
+                max_seconds: float) -> tuple[int, float]:
+    """Stop-and-wait round trips: (count, seconds); every answer's sequence is checked."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2.0)
+        sock.connect((HOST, port))
+        send, recv, n_frames = sock.send, sock.recv, len(frames)
+        done = 0
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        while done < max_requests:
+            frame = frames[done % n_frames]
+            send(frame)
+            answer = recv(65536)
+            if answer[6] != frame[6]:
+                raise RuntimeError(f"answer seq {answer[6]} to request seq {frame[6]}")
+            done += 1
+            if done & 255 == 0 and time.perf_counter() > deadline:
+                break
+        return done, time.perf_counter() - start
+
+
+def check_smp_answer(port: int, frame: bytes) -> None:
+    """The smpsim server answers the echo with ``{"r": d}`` (not an error)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2.0)
+        sock.connect((HOST, port))
+        sock.send(frame)
+        answer = sock.recv(65536)
+    assert answer[0] & 7 == 3, answer  # WRITE_RSP
+    assert cbor2.loads(answer[8:]) == {"r": cbor2.loads(frame[8:])["d"]}, answer
+
+
+# --- in-process cost ---------------------------------------------------------------------
+
+def handle_cost_us(profile_name: str, frame: bytes, repeat: int = 7) -> float:
+    """Median microseconds per ``Server.handle(frame)`` on a fresh device."""
+    from smpsim.config import load_profile
+    from smpsim.device.mcu import Device
+    from smpsim.mcumgr.server import Server
+
+    server = Server(Device(load_profile(profile_name)))
+    reply = server.handle(frame)
+    assert len(reply.frames) == 1 and reply.frames[0][0] & 7 == 3, reply
+    assert cbor2.loads(reply.frames[0][8:]) == {"r": cbor2.loads(frame[8:])["d"]}
+    timer = timeit.Timer(lambda: server.handle(frame))
+    number, _ = timer.autorange()
+    return statistics.median(timer.repeat(repeat, number)) / number * 1e6
+
+
+# --- main ----------------------------------------------------------------------------------
+
+Results = dict[tuple[str, str], list[Round]]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per server (default 5)")
+    parser.add_argument("--seconds", type=float, default=1.5,
+                        help="time limit of one round (default 1.5)")
+    parser.add_argument("--requests", type=int, default=100_000,
+                        help="request limit of one round (default 100000)")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="client on one CPU, servers on another (default on, if >= 2 CPUs)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile smpsim's server process for one round")
+    return parser.parse_args()
+
+
+def pin_cpus(pin: bool) -> tuple[str, int | None]:
+    """Pin this process to one CPU; (description, the CPU for the servers)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not pin or len(cpus) < 2:
+        return "not pinned", None
+    os.sched_setaffinity(0, {cpus[0]})
+    return f"client on CPU {cpus[0]}, servers on CPU {cpus[1]}", cpus[1]
+
+
+def run_udp(args: argparse.Namespace, loads: dict[str, list[bytes]],
+            server_cpu: int | None) -> Results:
+    """Alternate rounds against both servers, after a check and a warm-up per load."""
+    results: Results = {}
+    with ServerProcess("bare", cpu=server_cpu) as bare, \
+            ServerProcess("smpsim", cpu=server_cpu) as smp:
+        servers = {"bare": bare, "smpsim": smp}
+        for load, frames in loads.items():
+            check_smp_answer(smp.port, frames[0])
+            for server in servers.values():
+                round_trips(server.port, frames, WARMUP_REQUESTS, 10.0)
+            for _ in range(args.rounds):
+                for kind, server in servers.items():
+                    results.setdefault((load, kind), []).append(
+                        measure(server, frames, args.requests, args.seconds))
+    return results
+
+
+def print_udp(args: argparse.Namespace, pinning: str, results: Results,
+              loads: dict[str, list[bytes]]) -> dict[str, float]:
+    """The (a) (b) (c) table; returns b/a per load."""
+    print(f"\nUDP loopback, stop-and-wait, one client process ({pinning}); median of "
+          f"{args.rounds} rounds of <= {args.seconds:g} s / {args.requests} requests "
+          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    print(f"{'load':21} {'bare asyncio (a)':>17} {'smpsim (b)':>12} {'b/a':>5}"
+          f" {'a us/rt':>8} {'b us/rt':>8} {'a srv CPU':>10} {'b srv CPU':>10}")
+    ratios = {}
+    for load in loads:
+        rounds = {kind: results[(load, kind)] for kind in ("bare", "smpsim")}
+        a = statistics.median(r.rate for r in rounds["bare"])
+        b = statistics.median(r.rate for r in rounds["smpsim"])
+        # Rounds alternate a, b, a, b...: the ratio of each adjacent pair cancels slow drift.
+        ratios[load] = statistics.median(rb.rate / ra.rate for ra, rb
+                                         in zip(rounds["bare"], rounds["smpsim"], strict=True))
+        cpu_text = []
+        for kind_rounds in rounds.values():
+            cpu = [r.server_cpu_us for r in kind_rounds if r.server_cpu_us is not None]
+            cpu_text.append(f"{statistics.median(cpu):7.1f} us" if cpu else "n/a")
+        print(f"{load:21} {a:15,.0f}/s {b:10,.0f}/s {ratios[load]:5.2f} {1e6 / a:8.1f}"
+              f" {1e6 / b:8.1f} {cpu_text[0]:>10} {cpu_text[1]:>10}")
+    for load in loads:
+        spread = {kind: [r.rate for r in results[(load, kind)]] for kind in ("bare", "smpsim")}
+        print(f"  {load}: round rates " + "; ".join(
+            f"{kind} {min(v):,.0f}..{max(v):,.0f}/s" for kind, v in spread.items()))
+    print("  b/a: median over rounds of smpsim's rate / the bare rate of the round before it")
+    print("  srv CPU: the server process's CPU time per request (user + system)")
+    return ratios
+
+
+def print_handle() -> None:
+    """The (d) table."""
+    small = echo_request(1, "hello")
+    big = echo_request(1, echo_text_for_frame(2048))
+    big_d = len(cbor2.loads(big[8:])["d"])
+    rows = [
+        (f"echo 'hello' ({len(small)} B frame), native_sim_udp", "native_sim_udp", small),
+        (f"echo 'hello' ({len(small)} B frame), nrf52840dk", "nrf52840dk", small),
+        (f"echo 2 KiB frame (d of {big_d} B), nrf52840dk", "nrf52840dk", big),
+    ]
+    print("\n(d) Server.handle in-process (timeit, median of 7)")
+    print(f"{'request':46} {'us/request':>10}")
+    for label, profile, frame in rows:
+        print(f"{label:46} {handle_cost_us(profile, frame):10.2f}")
+
+
+def main() -> int:
+    args = parse_args()
+    small_frames = [echo_request(seq, "hello") for seq in range(256)]
+    loads = {
+        f"echo 'hello' ({len(small_frames[0])} B)": small_frames,
+        "echo 1 KiB frame": [echo_request(seq, echo_text_for_frame(1024)) for seq in range(256)],
+    }
+    pinning, server_cpu = pin_cpus(args.pin)
+    ratios = print_udp(args, pinning, run_udp(args, loads, server_cpu), loads)
+    print_handle()
+    small_ratio = ratios[next(iter(loads))]
+    verdict = "meets" if small_ratio >= GOAL_RATIO else "is BELOW"
+    print(f"\n(c) small echo b/a = {small_ratio:.2f}: {verdict} the goal of {GOAL_RATIO}")
+    if args.profile:
+        with ServerProcess("smpsim", profile=True, cpu=server_cpu) as prof:
+            round_trips(prof.port, small_frames, args.requests, args.seconds)
+            report = prof.stop()
+        print("\ncProfile of the smpsim server process for one round:\n")
+        print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Integration tests: real SMP clients over real sockets, real smpsim processes."""

@@ -1,0 +1,1 @@
+"""Unit and property tests: the sans-IO SMP core, the device model and the profiles."""

@@ -1,0 +1,144 @@
+"""The MCU model: boot, reset, retained boot mode, console and flash."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from smpsim.config import load_profile
+from smpsim.device.console import log_timestamp
+from smpsim.device.flash import ERASED, Flash
+from smpsim.device.mcu import Device
+from smpsim.device.rtc import DateTime
+
+
+def _device(name: str = "native_sim_udp") -> tuple[Device, list[str]]:
+    device = Device(load_profile(name))
+    lines: list[str] = []
+    device.console.subscribe(lines.append)
+    return device, lines
+
+
+def test_power_on_state() -> None:
+    device, _ = _device()
+    assert not device.running
+    assert (device.boot_count, device.boot_mode) == (0, 0)
+    assert device.rtc.get() is None
+
+
+def test_boot_prints_the_banner_and_the_boot_log() -> None:
+    device, lines = _device()
+    device.boot()
+    assert device.running
+    assert device.boot_count == 1
+    assert lines == [
+        "*** Booting Zephyr OS build 684c9e8f32e4 ***",
+        "[00:00:00.000,000] <inf> smp_sample: build time: Jun  3 2026 22:19:42",
+        "[00:00:00.000,000] <inf> smp_udp: Started (IPv4)",
+    ]
+
+
+def test_boot_takes_the_profiles_boot_time() -> None:
+    device, _ = _device("nrf52840dk")
+    device.boot()
+    assert device.clock.now() == 0.35
+    assert device.clock.busy_total == 0.35
+    assert device.uptime_s() == 0.0
+    device.clock.advance(2.0)
+    assert device.uptime_s() == 2.0
+
+
+def test_reset_reboots_and_keeps_the_rtc() -> None:
+    prof = load_profile("native_sim_udp")
+    device = Device(dataclasses.replace(prof, board=dataclasses.replace(prof.board,
+                                                                        boot_time_ms=250.0)))
+    lines: list[str] = []
+    device.console.subscribe(lines.append)
+    device.boot()
+    device.rtc.set(DateTime(2025, 1, 1, 0, 0, 0))
+    device.clock.advance(5.0)
+    device.reset()
+    assert device.running
+    assert device.boot_count == 2
+    assert device.uptime_s() == 0.0
+    assert device.rtc.get() == DateTime(2025, 1, 1, 0, 0, 5, 250)  # + 250 ms of boot
+    assert lines.count("*** Booting Zephyr OS build 684c9e8f32e4 ***") == 2
+
+
+def test_boot_mode_is_retained_over_reset_then_consumed() -> None:
+    device, lines = _device("nrf52840dk")
+    device.boot()
+    device.boot_mode = 1
+    device.power_off()
+    assert not device.running
+    assert device.boot_mode == 1
+    device.boot()
+    assert device.boot_mode == 0
+    assert "smpsim: boot mode 1 requested; serial recovery is not emulated" in lines
+
+
+def test_log_lines_carry_the_uptime() -> None:
+    device, lines = _device()
+    device.boot()
+    device.clock.advance(61.234567)
+    device.console.log("wrn", "mod", "text")
+    assert lines[-1] == "[00:01:01.234,567] <wrn> mod: text"
+
+
+@pytest.mark.parametrize(("seconds", "stamp"), [
+    (0, "[00:00:00.000,000]"), (1.5, "[00:00:01.500,000]"),
+    (3661.000001, "[01:01:01.000,001]"), (100 * 3600, "[100:00:00.000,000]"),
+])
+def test_log_timestamp(seconds: float, stamp: str) -> None:
+    assert log_timestamp(seconds) == stamp
+
+
+def test_flash_in_memory_starts_erased() -> None:
+    flash = Flash(4096)
+    assert flash.read(0, 4096) == bytes([ERASED]) * 4096
+    assert flash.path is None
+
+
+@pytest.mark.parametrize(("offset", "length"), [(-1, 1), (0, 4097), (4096, 1), (10, -1)])
+def test_flash_reads_outside_the_chip_fail(offset: int, length: int) -> None:
+    with pytest.raises(IndexError):
+        Flash(4096).read(offset, length)
+
+
+def test_flash_file_is_created_erased_at_the_right_size(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "flash.bin"
+    flash = Flash(8192, path)
+    try:
+        assert path.stat().st_size == 8192
+        assert flash.read(8190, 2) == b"\xff\xff"
+    finally:
+        flash.close()
+    assert path.read_bytes() == b"\xff" * 8192
+
+
+def test_flash_file_contents_are_the_flash(tmp_path: Path) -> None:
+    path = tmp_path / "flash.bin"
+    path.write_bytes(bytes(range(256)) * 16)
+    flash = Flash(4096, path)
+    try:
+        assert flash.read(0x101, 3) == b"\x01\x02\x03"
+    finally:
+        flash.close()
+
+
+def test_flash_file_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "flash.bin"
+    path.write_bytes(b"\xff" * 100)
+    with pytest.raises(ValueError, match="100 bytes"):
+        Flash(4096, path)
+
+
+def test_device_flash_has_the_profiles_size(tmp_path: Path) -> None:
+    device = Device(load_profile("qemu_cortex_m0_img"), flash_path=tmp_path / "f.bin")
+    try:
+        assert device.flash.size == 0x40000
+        assert (tmp_path / "f.bin").stat().st_size == 0x40000
+    finally:
+        device.close()
