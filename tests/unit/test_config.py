@@ -17,10 +17,11 @@ from smpsim.config import (
 from smpsim.errors import ConfigError, SmpsimError
 from smpsim.mcumgr.catalog import GROUPS
 
-BUILTIN = ["native_sim_serial", "native_sim_serial_bigrx", "native_sim_serial_buf2048",
-           "native_sim_serial_buf96", "native_sim_serial_fs", "native_sim_serial_noparams",
-           "native_sim_serial_raw", "native_sim_shell", "native_sim_udp", "native_sim_udp6",
-           "nrf52840dk", "qemu_cortex_m0_img"]
+BUILTIN = ["esp32c3", "fast", "native_sim_serial", "native_sim_serial_bigrx",
+           "native_sim_serial_buf2048", "native_sim_serial_buf96", "native_sim_serial_fs",
+           "native_sim_serial_noparams", "native_sim_serial_raw", "native_sim_shell",
+           "native_sim_udp", "native_sim_udp6", "nrf52840dk", "nrf5340dk", "qemu_cortex_m0_img",
+           "stm32f4"]
 
 MINIMAL = """
 [board]

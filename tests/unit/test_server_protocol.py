@@ -383,7 +383,8 @@ def test_busy_time_is_the_clock_time_spent_on_the_unit() -> None:
 
     srv = server(profile("qemu_cortex_m0_img"), implemented={"img": img})
     assert srv.handle(frame(WRITE, 1, 5, {})).busy_s == 0.125
-    assert srv.handle(frame(WRITE, 1, 5, {}) + frame(WRITE, 1, 5, {})).busy_s == 0.25
+    assert srv.handle(frame(WRITE, 1, 5, {}) + frame(WRITE, 1, 5, {})).busy_s \
+        == pytest.approx(0.25)
     assert srv.handle(frame(READ, 0, 0, {"d": "x"})).busy_s == 0.0
 
 

@@ -99,10 +99,12 @@ class NorFlash:
         self._cut_at: int | None = None
         self._fd: int | None = None
         self._mem: mmap.mmap | bytearray
+        self.created = self.path is None or not self.path.exists()
+        """The flash is new (no flash file existed): the factory has not programmed it yet."""
         if self.path is None:
             self._mem = bytearray([ERASED]) * self.size
             return
-        if not self.path.exists():
+        if self.created:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_bytes(bytes([ERASED]) * self.size)
         actual = self.path.stat().st_size
@@ -183,6 +185,21 @@ class NorFlash:
         self.writes += 1
         self.bytes_written += length
         self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
+
+    def program(self, offset: int, data: bytes) -> None:
+        """Program ``data`` as a debug probe does: erase every sector it touches, then write.
+
+        Manufacturing and ``smpsim flash import``: no emulated time, no operation counted, no
+        power cut, and the untouched rest of each touched sector reads erased afterwards.
+        """
+        self._check_bounds(offset, len(data))
+        if not data:
+            return
+        first = self.sector_at(offset)
+        last = self.sector_at(offset + len(data) - 1)
+        start, end = first.offset, last.offset + last.size
+        self._mem[start:end] = bytes([ERASED]) * (end - start)
+        self._mem[offset:offset + len(data)] = data
 
     def flush(self) -> None:
         """Push the contents to the flash file."""

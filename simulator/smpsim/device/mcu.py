@@ -1,17 +1,38 @@
-"""The emulated microcontroller: composes clock, RTC, console and flash; boots and resets."""
+"""The emulated microcontroller: clock, RTC, console, flash and MCUboot; boot and reset."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smpsim.config import Profile
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
+from smpsim.device.dfu import Dfu
 from smpsim.device.flash import NorFlash
+from smpsim.device.mcuboot.bootloader import Bootloader
+from smpsim.device.mcuboot.builtin import factory_image, key_pem
+from smpsim.device.mcuboot.image import AppBehaviour, KeyRing
 from smpsim.device.partitions import PartitionTable
 from smpsim.device.rtc import Rtc
+
+CRASH_RESET_S = 0.01
+"""From a fatal error to the reset (``CONFIG_RESET_ON_FATAL_ERROR``)."""
+
+
+@dataclass(frozen=True)
+class BootOutcome:
+    """How a boot ended."""
+
+    running: bool
+    """The application is up and answering."""
+    reset_after_s: float | None = None
+    """The board resets itself after this long (a crash, or the watchdog on a hang)."""
+    reason: str = ""
+    """Why it is not running."""
 
 
 class Device:
@@ -30,6 +51,8 @@ class Device:
         self.console = Console(self.clock)
         self.flash = NorFlash(profile.board.flash, self.clock, flash_path)
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
+        self.ram: dict[str, Any] = {}
+        """The application's RAM: state handlers keep between requests, lost at every reset."""
         self.running = False
         """True between the end of a boot and the next reset or power-off."""
         self.boot_count = 0
@@ -37,36 +60,95 @@ class Device:
         self.boot_mode = 0
         """Retained boot mode requested by os reset (0 normal, 1 bootloader)."""
         self.booted_at = 0.0
-        """Emulated time of the last boot."""
+        """Emulated time the application started."""
+        self.app = AppBehaviour()
+        """What the running application does (from its image's app TLV)."""
+        self.bootloader: Bootloader | None = None
+        """MCUboot, when the profile has one."""
+        self.dfu: Dfu | None = None
+        """The application's view of its image slots, when there is MCUboot."""
+        mcuboot = profile.mcuboot
+        if mcuboot is not None:
+            keys = KeyRing(key_pem(k) for k in mcuboot.keys) if mcuboot.signature != "none" \
+                else KeyRing()
+            self.bootloader = Bootloader(mcuboot, self.partitions, self.clock, self.console,
+                                         keys=keys,
+                                         zephyr_build=profile.firmware.build_version)
+            self.dfu = Dfu(mcuboot, self.partitions, self.bootloader.max_img_sectors)
+            if self.flash.created:
+                self.provision()
+
+    def provision(self) -> None:
+        """Factory programming: the factory image in every primary slot, no trailer (which
+        MCUboot and img_mgmt take as confirmed)."""
+        assert self.profile.mcuboot is not None
+        image = factory_image(self.profile.mcuboot.signature)
+        for index in range(self.partitions.image_count):
+            primary = self.partitions.primary(index)
+            if primary is not None:
+                self.flash.program(primary.offset, image)
+
+    @property
+    def build_version(self) -> str:
+        """The version string the running application reports (os info ``r``, banner)."""
+        return self.app.version or self.profile.firmware.build_version
 
     def uptime_s(self) -> float:
-        """Seconds since the last boot (what ``k_uptime_get`` reports)."""
+        """Seconds since the application started (what ``k_uptime_get`` reports)."""
         return self.clock.now() - self.booted_at
 
-    def boot(self) -> None:
-        """Power-on or post-reset boot: the banner, the application's log, then ready."""
+    def boot(self) -> BootOutcome:
+        """Power-on or post-reset boot: MCUboot, then the application's banner and log.
+
+        Raises :class:`~smpsim.device.flash.PowerLoss` if the power is cut meanwhile.
+        """
         fw = self.profile.firmware
-        self.clock.spend(self.profile.board.boot_time_ms / 1000)
-        self.booted_at = self.console.booted_at = self.clock.now()
+        self.ram.clear()
+        self.app = AppBehaviour()
         self.boot_count += 1
         if self.boot_mode:
             # MCUboot's serial recovery is not emulated: say so, and boot the application.
             self.console.print(f"smpsim: boot mode {self.boot_mode} requested; "
                                "serial recovery is not emulated")
             self.boot_mode = 0
-        self.console.print(f"*** Booting Zephyr OS build {fw.build_version} ***")
+        if self.bootloader is not None:
+            result = self.bootloader.boot()
+            if not result.ok:
+                self.running = False
+                return BootOutcome(False, None, result.message)
+            if result.image is not None:
+                self.app = result.image.app
+        self.clock.spend(self.profile.board.boot_time_ms / 1000)
+        self.booted_at = self.console.booted_at = self.clock.now()
+        self.console.print(f"*** Booting Zephyr OS build {self.build_version} ***")
         for line in fw.boot_log:
             self.console.log(line.level, line.module, line.text)
+        if self.app.boot == "crash":
+            self._fatal_error()
+            return BootOutcome(False, CRASH_RESET_S, "the application crashed")
+        if self.app.boot == "hang":
+            return BootOutcome(False, self.profile.board.watchdog_ms / 1000,
+                               "the application hangs; the watchdog resets the board")
+        if self.app.confirm and self.dfu is not None:
+            self.dfu.set_confirmed(0)
+            self.console.log("inf", "smp_sample", "Image confirmed")
         self.running = True
+        return BootOutcome(True)
+
+    def _fatal_error(self) -> None:
+        for text in ("***** HARD FAULT *****", "  Fault escalation (see below)",
+                     ">>> ZEPHYR FATAL ERROR 0: CPU exception on CPU 0",
+                     "Current thread: 0x20000b38 (main)", "Resetting system"):
+            self.console.log("err", "os", text)
 
     def power_off(self) -> None:
         """Stop running (reset line asserted, or power cut)."""
         self.running = False
 
-    def reset(self) -> None:
+    def reset(self) -> BootOutcome:
         """Warm reset: the RTC, the flash and the retained boot mode survive it."""
         self.power_off()
-        self.boot()
+        return self.boot()
 
     def close(self) -> None:
         """Release the flash file."""

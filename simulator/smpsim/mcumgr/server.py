@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smpsim.device.flash import PowerLoss
 from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.dispatcher import Dispatcher, Effect, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, translate_v1
@@ -44,7 +45,8 @@ def _rc_body(rc: int, rsn: str | None, verbose: bool) -> bytes:
 
 
 class Server:
-    """SMP server of one device. ``handle`` never raises, whatever the bytes."""
+    """SMP server of one device. ``handle`` never raises, whatever the bytes; only a power cut
+    (:class:`~smpsim.device.flash.PowerLoss`, a fault injected into the flash) gets through."""
 
     def __init__(self, device: Device,
                  implemented: Mapping[str, GroupHandlers] | None = None) -> None:
@@ -108,6 +110,8 @@ class Server:
             if version == 0:
                 return self._error(header, translate_v1(header.group, exc.rc), exc.rsn), False
             body = encode({"err": {"group": header.group, "rc": exc.rc}, **exc.extra})
+        except PowerLoss:
+            raise  # not an answer: the board is off
         except Exception:
             # A bug in smpsim, not hostile input: say so loudly, answer as a failed handler.
             log.exception("handler %d/%d failed", header.group, header.cmd)

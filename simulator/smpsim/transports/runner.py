@@ -4,6 +4,9 @@ Like the MCU's management work queue, the device handles one request at a time. 
 busy time rounds to nothing at the current time scale is sent at once, inside the transport's
 callback (the fast path); otherwise the runner sleeps the busy time off and queues what arrives
 meanwhile. While the device reboots it is silent: units are dropped, as a board drops them.
+
+The device may also reset itself (a crashing application, the watchdog on a hung one) or never
+come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import Device
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
@@ -34,6 +38,7 @@ class Runner:
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
+        self._generation = 0
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
 
@@ -47,7 +52,11 @@ class Runner:
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
-        reply = self.server.handle(unit)
+        try:
+            reply = self.server.handle(unit)
+        except PowerLoss as exc:
+            self._power_lost(exc)
+            return
         if reply.busy_s * self.scale <= 0 and not reply.effects:
             for frame in reply.frames:
                 send(frame)
@@ -72,41 +81,67 @@ class Runner:
                     return
                 unit, send = self._queue.popleft()
                 reply = self.server.handle(unit)
+        except PowerLoss as exc:
+            self._power_lost(exc)
         finally:
             self._busy = False
 
     def _apply(self, reply: Reply) -> None:
         for effect in reply.effects:
             if isinstance(effect, ResetEffect):
-                # One k_timer in Zephyr, restarted by each reset request: the board reboots
-                # once, ``delay_s`` after the last request.
-                if self._reset_timer is not None:
-                    self._reset_timer.cancel()
-                self._reset_timer = asyncio.get_running_loop().call_later(
-                    effect.delay_s * self.scale, self._reset_timer_fired)
+                self._schedule_reset(effect.delay_s * self.scale)
+
+    def _schedule_reset(self, delay: float) -> None:
+        # One k_timer in Zephyr, restarted by each reset request: the board reboots once,
+        # ``delay`` after the last request.
+        if self._reset_timer is not None:
+            self._reset_timer.cancel()
+        self._reset_timer = asyncio.get_running_loop().call_later(delay, self._reset_timer_fired)
 
     def _reset_timer_fired(self) -> None:
         self._reset_timer = None
         self._spawn(self.reset())
 
-    async def reset(self) -> None:
-        """Reset the device now: silent until it has booted again."""
+    def _power_lost(self, exc: PowerLoss) -> None:
+        log.warning("%s: the board is off", exc)
+        self._stop()
+
+    def _stop(self) -> None:
+        self._generation += 1
         self.online.clear()
         if self._reset_timer is not None:  # a reset stops every timer
             self._reset_timer.cancel()
             self._reset_timer = None
         self.device.power_off()
         self._queue.clear()
+
+    async def reset(self) -> None:
+        """Reset the device now: silent until it has booted again."""
+        self._stop()
         log.info("device reset")
         await self._boot()
 
     async def _boot(self) -> None:
+        generation = self._generation
         busy_before = self.device.clock.busy_total
-        self.device.boot()
+        try:
+            outcome = self.device.boot()
+        except PowerLoss as exc:
+            self._power_lost(exc)
+            return
         busy = self.device.clock.busy_total - busy_before
         if busy > 0 and self.scale > 0:
             await asyncio.sleep(busy * self.scale)
-        self.online.set()
+        if generation != self._generation:
+            return  # reset again meanwhile: that boot decides
+        if outcome.running:
+            self.online.set()
+        elif outcome.reset_after_s is not None:
+            log.warning("%s", outcome.reason)
+            # At time scale 0 a crash loop must not spin: give the loop a breath per reboot.
+            self._schedule_reset(max(outcome.reset_after_s * self.scale, 0.001))
+        else:
+            log.error("the board does not start: %s", outcome.reason)
 
     async def close(self) -> None:
         """Cancel pending work (the process is going away)."""

@@ -101,11 +101,11 @@ class TrailerError(SmpsimError):
     """A trailer request MCUboot's public API refuses."""
 
 
-class BadImage(TrailerError):  # noqa: N818 - named after BOOT_EBADIMAGE
+class BadImage(TrailerError):
     """``BOOT_EBADIMAGE``: the secondary trailer magic is bad (img_mgmt rc 23)."""
 
 
-class BadVector(TrailerError):  # noqa: N818 - named after BOOT_EBADVECT
+class BadVector(TrailerError):
     """``BOOT_EBADVECT``: the primary trailer magic is bad on confirm (img_mgmt rc 29)."""
 
 

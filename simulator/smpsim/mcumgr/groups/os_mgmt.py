@@ -159,7 +159,7 @@ _INFO_ORDER = "snrvbmpio"
 def _info_field(req: Request, letter: str) -> str:
     fw, board = req.profile.firmware, req.profile.board
     return {
-        "s": "Zephyr", "n": fw.node_name, "r": fw.build_version, "v": fw.kernel_version,
+        "s": "Zephyr", "n": fw.node_name, "r": req.device.build_version, "v": fw.kernel_version,
         "b": fw.build_date or "", "m": board.arch, "p": board.processor, "i": board.target,
         "o": "Zephyr",
     }[letter]
