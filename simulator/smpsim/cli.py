@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from smpsim import __version__
+from smpsim import __version__, flashtool
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
 from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                      choices=["debug", "info", "warning", "error"], help="default info")
 
     sub.add_parser("profiles", help="list the built-in profiles")
+    flashtool.add_parsers(sub)
     return parser
 
 
@@ -97,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             profile = load_profile(name)
             print(f"{name:28} {profile.description}")
         return 0
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
+        return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
         return 2

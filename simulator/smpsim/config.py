@@ -52,6 +52,8 @@ class FlashGeometry:
     """Time to program one write block."""
     sectors: tuple[SectorGroup, ...] = ()
     """Mixed sector layout from offset 0; empty means uniform ``erase_block`` sectors."""
+    base: int = 0
+    """Address of the flash in the CPU's memory map (0x08000000 on STM32), for .hex files."""
 
 
 @dataclass(frozen=True)
