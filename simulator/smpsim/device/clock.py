@@ -25,6 +25,9 @@ class Clock:
         self._offset = 0.0
         self._busy_until = 0.0
         self.busy_total = 0.0
+        self.pacer: Callable[[float], None] | None = None
+        """Set by a transport that lives the busy time as it is spent (a boot run in a worker
+        thread): called with each busy period before the work it stands for is done."""
         """Sum of all busy time reported so far; the server diffs it per request."""
 
     def now(self) -> float:
@@ -44,8 +47,10 @@ class Clock:
         self.busy_total += seconds
         if self.time_scale == 0:
             self._offset += seconds
-        else:
-            self._busy_until = self.now() + seconds
+            return
+        self._busy_until = self.now() + seconds
+        if self.pacer is not None:
+            self.pacer(seconds)
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of idle time pass (tests in instant mode)."""

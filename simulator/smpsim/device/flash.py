@@ -167,9 +167,10 @@ class NorFlash:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
         sectors = self.sectors_in(offset, length)
         self._operation()
+        # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
+        self._clock.spend(sum(s.erase_s for s in sectors))
         self._mem[offset:offset + length] = bytes([ERASED]) * length
         self.erases += len(sectors)
-        self._clock.spend(sum(s.erase_s for s in sectors))
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""
@@ -181,10 +182,10 @@ class NorFlash:
         if not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         self._operation()
+        self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
         self._mem[offset:offset + length] = data
         self.writes += 1
         self.bytes_written += length
-        self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
 
     def program(self, offset: int, data: bytes) -> None:
         """Program ``data`` as a debug probe does: erase every sector it touches, then write.

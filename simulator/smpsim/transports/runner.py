@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from smpsim.device.flash import PowerLoss
-from smpsim.device.mcu import Device
+from smpsim.device.mcu import BootOutcome, Device
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
 
@@ -123,15 +124,16 @@ class Runner:
 
     async def _boot(self) -> None:
         generation = self._generation
-        busy_before = self.device.clock.busy_total
         try:
-            outcome = self.device.boot()
+            if self.scale > 0:
+                # Lived, not slept off afterwards: every flash operation of a swap lands in the
+                # flash file at its real moment, so killing the process mid-swap cuts it there.
+                outcome = await asyncio.get_running_loop().run_in_executor(None, self._paced_boot)
+            else:
+                outcome = self.device.boot()
         except PowerLoss as exc:
             self._power_lost(exc)
             return
-        busy = self.device.clock.busy_total - busy_before
-        if busy > 0 and self.scale > 0:
-            await asyncio.sleep(busy * self.scale)
         if generation != self._generation:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
@@ -142,6 +144,14 @@ class Runner:
             self._schedule_reset(max(outcome.reset_after_s * self.scale, 0.001))
         else:
             log.error("the board does not start: %s", outcome.reason)
+
+    def _paced_boot(self) -> BootOutcome:
+        clock = self.device.clock
+        clock.pacer = lambda seconds: time.sleep(seconds * self.scale)
+        try:
+            return self.device.boot()
+        finally:
+            clock.pacer = None
 
     async def close(self) -> None:
         """Cancel pending work (the process is going away)."""
