@@ -185,6 +185,51 @@ class ImgConfig:
 
 
 @dataclass(frozen=True)
+class ShellDevice:
+    """A device as the shell's ``device list`` shows it (``z_device_get_all_static`` order)."""
+
+    name: str
+    """Device name: the devicetree node name (``uart@40002000``)."""
+    labels: tuple[str, ...] = ()
+    """Devicetree node labels, shown with ``DEVICE_DT_METADATA``."""
+    ready: bool = True
+    """``device_is_ready``: READY, else DISABLED."""
+
+
+@dataclass(frozen=True)
+class ShellConfig:
+    """Kconfig of the Zephyr shell: the SMP shell group's dummy backend and the UART shell."""
+
+    commands: tuple[str, ...] = ()
+    """Root commands compiled in; empty means smp_svr's set for the board (see
+    ``smpsim.device.shell_cmds``)."""
+    cmd_buff_size: int = 256
+    """``SHELL_CMD_BUFF_SIZE``: longest command line plus its terminator."""
+    dummy_buf_size: int = 512
+    """``SHELL_BACKEND_DUMMY_BUF_SIZE``: the SMP shell group keeps this much output, less one."""
+    argc_max: int = 20
+    """``SHELL_ARGC_MAX``."""
+    prompt: str = "uart:~$ "
+    """``SHELL_PROMPT_UART``."""
+    dummy_prompt: str = "~$ "
+    """``SHELL_PROMPT_DUMMY``."""
+    terminal_width: int = 80
+    """``SHELL_DEFAULT_TERMINAL_WIDTH``: where help text and echoed lines wrap."""
+    history_size: int = 512
+    """``SHELL_HISTORY_BUFFER`` in bytes; 0 disables history."""
+    cycles_per_sec: int = 1_000_000
+    """``SYS_CLOCK_HW_CYCLES_PER_SEC``, for ``kernel cycles``."""
+    ticks_per_sec: int = 10_000
+    """``SYS_CLOCK_TICKS_PER_SEC``, for thread timeouts in ``kernel thread list``."""
+    isr_stack_size: int = 2048
+    """``ISR_STACK_SIZE``, for ``kernel thread stacks``."""
+    ram_base: int = 0x20000000
+    """Where kernel objects are placed, for the addresses ``%p`` prints."""
+    devices: tuple[ShellDevice, ...] = ()
+    """What ``device list`` shows."""
+
+
+@dataclass(frozen=True)
 class Firmware:
     """The smp_svr build: Kconfig, strings and buffers."""
 
@@ -212,6 +257,8 @@ class Firmware:
     """os group options."""
     img: ImgConfig = field(default_factory=ImgConfig)
     """img group options."""
+    shell: ShellConfig = field(default_factory=ShellConfig)
+    """Shell options (shell group and shell transport)."""
     threads: tuple[Thread, ...] = ()
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
