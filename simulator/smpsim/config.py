@@ -178,8 +178,9 @@ class ImgConfig:
     """``IMG_ERASE_PROGRESSIVELY``: erase sector by sector while uploading, not all at first."""
     image_check: bool = False
     """``IMG_ENABLE_IMAGE_CHECK``: the last upload answer carries ``match``."""
-    allow_erase_pending: bool = False
-    """``MCUMGR_GRP_IMG_ALLOW_ERASE_PENDING``: a pending slot may be erased or overwritten."""
+    allow_erase_pending: bool = True
+    """``MCUMGR_GRP_IMG_ALLOW_ERASE_PENDING`` (Kconfig default y): a pending slot may be erased
+    or overwritten."""
     frugal_list: bool = False
     """``MCUMGR_GRP_IMG_FRUGAL_LIST``: state read omits false flags and splitStatus."""
 

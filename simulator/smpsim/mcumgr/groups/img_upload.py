@@ -1,0 +1,311 @@
+"""The machinery behind the img group: next boot slot, slots in use, and image upload.
+
+Follows Zephyr's ``img_mgmt_state.c`` (next boot slot, slot in use), ``zephyr_img_mgmt.c``
+(``img_mgmt_upload_inspect``, the first-chunk erase) and ``img_mgmt.c`` (the upload handler),
+with ``flash_img``/``stream_flash`` as the write path: data is collected in a
+``CONFIG_IMG_BLOCK_BUF_SIZE`` buffer and programmed one whole buffer at a time.
+
+Slots here are numbered within an image: 0 is the primary (where the image runs), 1 the
+secondary (where updates go). Zephyr's absolute slot number is ``2 * image + slot``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smpsim.config import ImgConfig
+from smpsim.device.dfu import Dfu
+from smpsim.device.flash import FlashError
+from smpsim.device.mcuboot.header import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader
+from smpsim.device.mcuboot.trailer import SwapType, TrailerLayout
+from smpsim.device.partitions import FlashArea
+from smpsim.mcumgr.errors import GroupError, ImgMgmtErr
+
+if TYPE_CHECKING:
+    from smpsim.device.mcu import Device
+
+E = ImgMgmtErr
+
+IMG_BLOCK_BUF_SIZE = 512
+"""``CONFIG_IMG_BLOCK_BUF_SIZE``: the flash_img write buffer."""
+DATA_SHA_LEN = 32
+"""``IMG_MGMT_DATA_SHA_LEN``: longest ``sha`` a first chunk may carry."""
+SIZE_MAX = 0xFFFFFFFF
+"""``SIZE_MAX`` of a 32-bit MCU: img_mgmt's "key absent" marker for ``off`` and ``len``."""
+UPLOAD_KEY = "img_mgmt.upload"
+"""Where the upload in progress lives in the application's RAM (lost at every reset)."""
+
+# Verbose-error reasons (CONFIG_MCUMGR_GRP_IMG_VERBOSE_ERR), sent only on the v1 {"rc"} path.
+HDR_MALFORMED = "header malformed"
+MAGIC_MISMATCH = "magic mismatch"
+NO_SLOT = "no slot"
+ERASE_FAILED = "fa erase fail"
+WRITE_FAILED = "fa write fail"
+DOWNGRADE = "downgrade"
+TOO_LARGE = "img too large"
+DATA_OVERRUN = "data overrun"
+
+
+class NextBoot(enum.Enum):
+    """``enum img_mgmt_next_boot_type``."""
+
+    NORMAL = "normal"
+    """An ordinary boot (of the active slot, or of the other one after a permanent request)."""
+    TEST = "test"
+    """The other slot boots once, for a test."""
+    REVERT = "revert"
+    """The running image is unconfirmed: the next boot goes back to the other slot."""
+
+
+def next_boot(dfu: Dfu, image: int) -> tuple[int, NextBoot]:
+    """``img_mgmt_get_next_boot_slot``: (slot that boots next, kind of boot)."""
+    swap = dfu.swap_type(image)
+    if swap is SwapType.TEST:
+        return 1, NextBoot.TEST
+    if swap is SwapType.PERM:
+        return 1, NextBoot.NORMAL
+    if swap is SwapType.REVERT:
+        return 1, NextBoot.REVERT
+    return 0, NextBoot.NORMAL
+
+
+def slot_in_use(dfu: Dfu, image: int, slot: int, allow_erase_pending: bool) -> bool:
+    """``img_mgmt_slot_in_use``: whether the slot may not be erased or uploaded to."""
+    nbs, kind = next_boot(dfu, image)
+    if slot == nbs and kind is NextBoot.REVERT:
+        return True  # the image to go back to
+    scheduled = (slot == nbs and kind is NextBoot.TEST) or (nbs != 0 and kind is NextBoot.NORMAL)
+    if scheduled and not allow_erase_pending:
+        return True
+    return slot == 0
+
+
+def upload_slot(dfu: Dfu, image: int, allow_erase_pending: bool) -> int | None:
+    """The image whose secondary slot takes an upload (``img_mgmt_get_unused_slot_area_id``);
+    ``None`` when there is none.
+
+    Single-image builds ignore ``image`` and pick the first free slot of image 0 (the primary
+    is always in use, so it is the secondary or none). Multi-image builds use the secondary of
+    ``image``, if that image exists and the slot is free.
+    """
+    if dfu.image_count == 1:
+        image = 0
+    elif image >= dfu.image_count:
+        return None
+    return None if slot_in_use(dfu, image, 1, allow_erase_pending) else image
+
+
+class StreamOverflow(Exception):
+    """``stream_flash`` refuses data past the end of its area (``-ENOMEM``)."""
+
+
+@dataclass
+class StreamWriter:
+    """``flash_img``/``stream_flash`` over one slot: buffered writes of whole buffers.
+
+    Each flush programs the buffered bytes, padded with 0xFF to the write block, in one flash
+    write. With ``progressive`` erase (``IMG_ERASE_PROGRESSIVELY``) the page holding the last
+    byte of each flush is erased first, unless it was the last one erased.
+    """
+
+    area: FlashArea
+    """The secondary slot."""
+    base: int
+    """Where the image starts in the slot (``boot_get_image_start_offset``)."""
+    progressive: bool
+    """Erase pages just before the first write into them."""
+    trailer_status_off: int
+    """Start of the slot's trailer (erased at the end in progressive mode)."""
+    written: int = 0
+    """Bytes programmed so far, from ``base``."""
+    buf: bytearray = field(default_factory=bytearray)
+    """Bytes waiting for a whole buffer (or the last chunk)."""
+    last_erased: int | None = None
+    """Area offset of the page erased last."""
+
+    def write(self, data: bytes, flush: bool) -> None:
+        """``flash_img_buffered_write``; raises :class:`FlashError` or :class:`StreamOverflow`."""
+        if self.written + len(self.buf) + len(data) > self.area.size - self.base:
+            raise StreamOverflow(f"{len(data)} bytes past the end of {self.area.name}")
+        view = memoryview(data)
+        while len(view) >= IMG_BLOCK_BUF_SIZE - len(self.buf):
+            take = IMG_BLOCK_BUF_SIZE - len(self.buf)
+            self.buf += view[:take]
+            view = view[take:]
+            self._sync()
+        self.buf += view
+        if flush:
+            if self.buf:
+                self._sync()
+            if self.progressive:
+                self._erase_page(self.trailer_status_off)
+
+    def _sync(self) -> None:
+        addr = self.base + self.written
+        if self.progressive:
+            self._erase_page(addr + len(self.buf) - 1)
+        block = self.area.write_block
+        pad = -len(self.buf) % block
+        self.area.write(addr, bytes(self.buf) + b"\xff" * pad)
+        self.written += len(self.buf)
+        self.buf.clear()
+
+    def _erase_page(self, off: int) -> None:
+        sector = self.area.sectors[self.area.sector_index(off)]
+        if sector.offset != self.last_erased:
+            self.area.erase(sector.offset, sector.size)
+            self.last_erased = sector.offset
+
+
+@dataclass
+class Upload:
+    """``g_img_mgmt_state`` with its flash_img context: the upload in progress."""
+
+    image: int
+    """Image whose secondary slot is written."""
+    size: int
+    """Total image length (the first chunk's ``len``)."""
+    sha: bytes
+    """The first chunk's ``sha`` (possibly shorter than 32 bytes, possibly empty)."""
+    writer: StreamWriter
+    """The write path into the slot."""
+    off: int = 0
+    """Bytes received so far: the next expected ``off``."""
+
+    def matches(self) -> bool:
+        """``flash_img_check``: the slot's first ``size`` image bytes hash to ``sha``."""
+        return _slot_sha(self.writer.area, self.writer.base, self.size) == self.sha
+
+
+def _slot_sha(area: FlashArea, base: int, size: int) -> bytes | None:
+    if base + size > area.size:
+        return None
+    return hashlib.sha256(area.read(base, size)).digest()
+
+
+def trailer_status_off(dfu: Dfu, area: FlashArea) -> int:
+    """``boot_get_trailer_status_offset``: start of the slot's trailer."""
+    layout = TrailerLayout(area.size, dfu.config.max_align, area.write_block, dfu.mode,
+                           dfu.max_img_sectors)
+    return layout.status_off
+
+
+def erase_for_upload(dfu: Dfu, area: FlashArea, base: int, size: int) -> None:
+    """``img_mgmt_erase_image_data``: erase what the image will cover, then the trailer.
+
+    One erase call from the slot's start to the end of the page holding the image's last byte
+    (the swap-offset gap before ``base`` included), then, if the trailer lies beyond that, one
+    call from the trailer's first page to the end of the slot.
+    """
+    end = base + size  # the image's last byte is end - 1
+    if area.offset + end - 1 >= area.flash.size:
+        raise GroupError(E.INVALID_PAGE_OFFSET, rsn=ERASE_FAILED)
+    erase_size = 0
+    if end > 0:
+        if end > area.size:
+            raise GroupError(E.FLASH_ERASE_FAILED, rsn=ERASE_FAILED)  # flatten past the slot
+        page = area.sectors[area.sector_index(end - 1)]
+        erase_size = page.offset + page.size
+    try:
+        if erase_size:
+            area.erase(0, erase_size)
+        status = trailer_status_off(dfu, area)
+        if status >= erase_size:
+            first = area.sectors[area.sector_index(status)].offset
+            area.erase(first, area.size - first)
+    except FlashError:
+        raise GroupError(E.FLASH_ERASE_FAILED, rsn=ERASE_FAILED) from None
+
+
+def upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> dict[str, Any]:
+    """The upload command (``img_mgmt_upload``); any group error ends the upload in progress."""
+    try:
+        return _upload(device, dfu, cfg, args)
+    except GroupError:
+        device.ram.pop(UPLOAD_KEY, None)
+        raise
+
+
+def _upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> dict[str, Any]:
+    state: Upload | None = device.ram.get(UPLOAD_KEY)
+    off = args.get("off", SIZE_MAX)
+    data: bytes = args.get("data", b"")
+    if off == SIZE_MAX:
+        raise GroupError(E.INVALID_OFFSET, rsn=HDR_MALFORMED)
+    if off == 0:
+        first = _first_chunk(device, dfu, cfg, args)
+        if first is None:  # resumed: say where the upload stands
+            assert state is not None
+            return {"off": state.off}
+        if isinstance(first, dict):
+            return first
+        state = first
+    elif state is None or off != state.off:
+        # Not where we are: drop the data and say where we are (no upload: 0).
+        return {"off": state.off if state else 0}
+    elif off + len(data) > state.size:
+        raise GroupError(E.INVALID_IMAGE_DATA_OVERRUN, rsn=DATA_OVERRUN)
+    body: dict[str, Any] = {}
+    last = False
+    if data:
+        last = state.off + len(data) == state.size
+        try:
+            state.writer.write(data, flush=last)
+        except (FlashError, StreamOverflow):
+            raise GroupError(E.FLASH_WRITE_FAILED, rsn=WRITE_FAILED) from None
+        state.off += len(data)
+        if state.off == state.size:
+            device.ram.pop(UPLOAD_KEY, None)
+    body["off"] = state.off
+    if last and cfg.image_check:
+        body["match"] = state.matches()
+    return body
+
+
+def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
+                 args: dict[str, Any]) -> Upload | dict[str, Any] | None:
+    """Checks of a first chunk; a new :class:`Upload` (slot erased), or ``None`` to resume the
+    one in progress, or a finished answer (image check found the data already there)."""
+    state: Upload | None = device.ram.get(UPLOAD_KEY)
+    data: bytes = args.get("data", b"")
+    if len(data) < IMAGE_HEADER_SIZE:
+        raise GroupError(E.INVALID_IMAGE_HEADER, rsn=HDR_MALFORMED)
+    size = args.get("len", SIZE_MAX)
+    if size == SIZE_MAX:
+        raise GroupError(E.INVALID_LENGTH, rsn=HDR_MALFORMED)
+    header = ImageHeader.parse(data)
+    if header.magic != IMAGE_MAGIC:
+        raise GroupError(E.INVALID_IMAGE_HEADER_MAGIC, rsn=MAGIC_MISMATCH)
+    sha: bytes = args.get("sha", b"")
+    if len(sha) > DATA_SHA_LEN:
+        raise GroupError(E.INVALID_HASH)
+    if sha and state is not None and state.sha == sha:
+        return None  # the same upload again: resume where it stands
+    image = upload_slot(dfu, args.get("image", 0), cfg.allow_erase_pending)
+    if image is None:
+        raise GroupError(E.NO_FREE_SLOT, rsn=NO_SLOT)
+    area = dfu.area(image, 1)
+    assert area is not None
+    if size > area.size:
+        raise GroupError(E.INVALID_IMAGE_TOO_LARGE, rsn=TOO_LARGE)
+    if args.get("upgrade", False):
+        running = dfu.find(0, 0)  # img_mgmt_my_version: the running image of image 0
+        if running is None:
+            raise GroupError(E.VERSION_GET_FAILED)
+        if running.version.key() >= header.version.key():
+            raise GroupError(E.CURRENT_VERSION_IS_NEWER, rsn=DOWNGRADE)
+    erase = not cfg.erase_progressively and not area.is_erased()
+    base = dfu.start(image, 1)
+    writer = StreamWriter(area, base, cfg.erase_progressively, trailer_status_off(dfu, area))
+    new = Upload(image, size, sha, writer)
+    device.ram[UPLOAD_KEY] = new
+    if cfg.image_check and len(sha) == DATA_SHA_LEN and _slot_sha(area, base, size) == sha:
+        # The slot already holds exactly this file: nothing to upload.
+        device.ram.pop(UPLOAD_KEY, None)
+        return {"off": size, "match": True}
+    if erase:
+        erase_for_upload(dfu, area, base, size)
+    return new
