@@ -111,9 +111,8 @@ def our_image(version: str, payload: int) -> bytes:
 
 
 def _tlv_hash(image: bytes) -> bytes:
-    hdr_size, _, img_size = int.from_bytes(image[8:10], "little"), 0, \
-        int.from_bytes(image[12:16], "little")
-    tlvs = hdr_size + img_size
+    """The SHA-256 TLV value of one of our hash-only images (the first and only TLV)."""
+    tlvs = int.from_bytes(image[8:10], "little") + int.from_bytes(image[12:16], "little")
     assert image[tlvs:tlvs + 2] == b"\x07\x69" and image[tlvs + 4:tlvs + 6] == b"\x10\x00"
     return image[tlvs + 8:tlvs + 40]
 
