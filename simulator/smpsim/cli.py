@@ -25,6 +25,16 @@ def _time_scale(text: str) -> float:
     return value
 
 
+def _baud(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smpsim",
@@ -42,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="serve SMP over UDP here; repeatable; [::1]:1337 for IPv6 "
                           f"(default {' and '.join(DEFAULT_UDP)})")
     run.add_argument("--no-udp", action="store_true", help="serve no UDP endpoint")
+    run.add_argument("--serial", nargs="?", const="", metavar="LINK",
+                     help="serve SMP (and the console) on a PTY, reachable through the symlink "
+                          "LINK (default: smpsim-<profile>-<pid> in the temporary folder, "
+                          "printed on the ready line); no UDP then unless --udp is given")
+    run.add_argument("--serial-device", metavar="DEV",
+                     help="serve SMP on a real serial port (/dev/ttyUSB0) through pyserial; "
+                          "no UDP then unless --udp is given")
+    run.add_argument("--baud", type=_baud, metavar="N",
+                     help="baud rate of --serial-device (default: the profile's)")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -70,12 +89,19 @@ def _run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     if args.no_udp and args.udp:
         raise ConfigError("--udp and --no-udp contradict each other")
+    if args.baud is not None and args.serial_device is None:
+        raise ConfigError("--baud sets the speed of --serial-device, which is not given")
+    serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
-    udp = [] if args.no_udp else [parse_hostport(a) for a in (args.udp or DEFAULT_UDP)]
-    if not explicit and not args.no_udp and not _ipv6_available():
+    no_udp = args.no_udp or (serial and not explicit)
+    udp = [] if no_udp else [parse_hostport(a) for a in (args.udp or DEFAULT_UDP)]
+    if not explicit and not no_udp and not _ipv6_available():
         logging.getLogger("smpsim").warning("no IPv6 on this host: serving IPv4 only")
         udp = [hp for hp in udp if ":" not in hp[0]]
-    emulator = Emulator(profile, time_scale=args.time_scale, flash_path=args.flash, udp=udp)
+    emulator = Emulator(profile, time_scale=args.time_scale, flash_path=args.flash, udp=udp,
+                        pty=args.serial is not None,
+                        pty_link=Path(args.serial) if args.serial else None,
+                        serial_device=args.serial_device, baud=args.baud)
     asyncio.run(_serve(emulator))
     return 0
 

@@ -230,6 +230,38 @@ class ShellConfig:
     """What ``device list`` shows."""
 
 
+SERIAL_TRANSPORTS = ("uart", "shell", "raw")
+"""Serial transport kinds (see :class:`Serial`)."""
+
+
+@dataclass(frozen=True)
+class Serial:
+    """The UART the build serves SMP on (smp_svr ``serial.conf``, ``shell.conf``,
+    ``raw-serial.conf``), as ``smpsim run --serial`` puts it on a PTY or a real port."""
+
+    transport: str = "uart"
+    """``uart``: SMP over console (``MCUMGR_TRANSPORT_UART``), base64 lines between console
+    text; ``shell``: the same lines inside the Zephyr shell (``MCUMGR_TRANSPORT_SHELL``);
+    ``raw``: bare SMP packets (``MCUMGR_TRANSPORT_RAW_UART``), no console."""
+    baud: int = 115200
+    """Line speed (8N1: 10 bit times a byte); both directions are paced at it, times the time
+    scale. 0: no line speed at all, as native_sim's PTY UART, which takes bytes in as fast as
+    the host writes them (and so sees bursts)."""
+    rx_buf_size: int = 128
+    """``UART_MCUMGR_RX_BUF_SIZE``: longest line received, marker and ``\\n`` included; a
+    longer line is dropped whole."""
+    rx_buf_count: int = 2
+    """``UART_MCUMGR_RX_BUF_COUNT``: lines held until the work queue decodes them. Only a line
+    without speed (``baud`` 0) delivers lines faster than that: in a burst, lines past this
+    many are lost, as on the native_sim fixtures."""
+    console: bool = True
+    """The console (MCUboot's and the application's boot log, log lines) shares this UART.
+    False on native_sim, whose console is the process's stdout."""
+    input_timeout_ms: float = 0.0
+    """``MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS``: a partial raw packet is discarded
+    when the next bytes come this much later; 0 disables the timeout."""
+
+
 @dataclass(frozen=True)
 class Firmware:
     """The smp_svr build: Kconfig, strings and buffers."""
@@ -260,6 +292,8 @@ class Firmware:
     """img group options."""
     shell: ShellConfig = field(default_factory=ShellConfig)
     """Shell options (shell group and shell transport)."""
+    serial: Serial = field(default_factory=Serial)
+    """The serial line (``smpsim run --serial``)."""
     threads: tuple[Thread, ...] = ()
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
@@ -408,6 +442,21 @@ def _check_groups(profile: Profile) -> None:
         raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
+    _check_serial(profile.firmware.serial)
+
+
+def _check_serial(serial: Serial) -> None:
+    if serial.transport not in SERIAL_TRANSPORTS:
+        raise ConfigError(f"firmware.serial.transport must be one of "
+                          f"{', '.join(map(repr, SERIAL_TRANSPORTS))}, not {serial.transport!r}")
+    if serial.baud < 0:
+        raise ConfigError("firmware.serial.baud must be 0 (no line speed) or more")
+    if serial.rx_buf_size < 8:
+        raise ConfigError("firmware.serial.rx_buf_size must be at least 8")
+    if serial.rx_buf_count < 1:
+        raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
+    if serial.input_timeout_ms < 0:
+        raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
 
 
 def load_profile(ref: str | Path) -> Profile:

@@ -9,6 +9,10 @@ Registered through the ``pytest11`` entry point, so installing smpsim is enough:
     @pytest.mark.smpsim(profile="native_sim_udp6", host="::1")
     def test_ipv6(smp_device): ...
 
+    def test_serial(smp_device_factory):
+        board = smp_device_factory("qemu_cortex_m0_img", serial=True)
+        ...                                       # open board.serial_path like a port
+
 The device runs in its own thread and event loop, so asyncio clients (smpclient), blocking
 Python sockets and CLIs in a subprocess all work. A client that holds the GIL while it waits
 (mcumgr-toolkit 0.20) starves that thread: run it in a subprocess. Time is instant
@@ -30,6 +34,7 @@ import pytest
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
 from smpsim.transports.emulator import Emulator
+from smpsim.transports.serial_pty import PtyEndpoint
 
 T = TypeVar("T")
 START_TIMEOUT_S = 30.0
@@ -50,20 +55,29 @@ class DeviceState:
 
 
 class EmulatedDevice:
-    """An emulated board serving SMP over UDP from a background thread."""
+    """An emulated board serving SMP over UDP (and, if asked, a serial line) from a background
+    thread."""
 
     def __init__(self, profile: str | Path | Profile = DEFAULT_PROFILE, *,
                  time_scale: float = 0.0, host: str = "127.0.0.1", port: int = 0,
-                 flash_path: str | Path | None = None) -> None:
+                 flash_path: str | Path | None = None, serial: bool = False,
+                 serial_link: str | Path | None = None, serial_device: str | None = None,
+                 baud: int | None = None) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self._emulator = Emulator(self.profile, time_scale=time_scale,
                                   flash_path=Path(flash_path) if flash_path else None,
-                                  udp=[(host, port)])
+                                  udp=[(host, port)],
+                                  pty=serial or serial_link is not None,
+                                  pty_link=Path(serial_link) if serial_link else None,
+                                  serial_device=serial_device, baud=baud)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
                                         daemon=True)
         self.address: tuple[str, int] = (host, port)
         """(host, port) the device answers on."""
+        self.serial_path: str | None = None
+        """With ``serial=True``: the symlink to the PTY serving the board's serial line (open
+        it like a port: SMP in the profile's serial framing, and its console)."""
 
     def start(self) -> EmulatedDevice:
         """Power the board on and wait until it answers."""
@@ -74,6 +88,9 @@ class EmulatedDevice:
             self.stop()
             raise
         self.address = self._emulator.endpoints[0].address
+        ptys = [e for e in self._emulator.serial_endpoints if isinstance(e, PtyEndpoint)]
+        if ptys:
+            self.serial_path = str(ptys[0].link)
         return self
 
     def _submit(self, coro: Any) -> Future[Any]:
@@ -129,13 +146,14 @@ class EmulatedDevice:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "smpsim(profile=..., time_scale=..., host=..., port=...): "
+        "markers", "smpsim(profile=..., time_scale=..., host=..., port=..., serial=...): "
                    "configure the smp_device fixture")
 
 
 @pytest.fixture
 def smp_device_factory() -> Iterator[Callable[..., EmulatedDevice]]:
-    """Start any number of emulated boards: ``smp_device_factory(profile, time_scale=...)``."""
+    """Start any number of emulated boards: ``smp_device_factory(profile, time_scale=...)``;
+    ``serial=True`` adds a PTY (``.serial_path``)."""
     started: list[EmulatedDevice] = []
 
     def make(profile: str | Path | Profile = DEFAULT_PROFILE, **options: Any) -> EmulatedDevice:

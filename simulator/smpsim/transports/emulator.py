@@ -13,6 +13,7 @@ from smpsim.config import Profile
 from smpsim.device.mcu import Device
 from smpsim.errors import ConfigError
 from smpsim.transports.runner import Runner
+from smpsim.transports.serial_pty import PortEndpoint, PtyEndpoint
 from smpsim.transports.udp import UdpEndpoint, serve_udp
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,18 @@ class Emulator:
     """Flash file; ``None`` keeps flash in memory."""
     udp: list[tuple[str, int]] = field(default_factory=list)
     """UDP endpoints to serve."""
+    pty: bool = False
+    """Serve SMP on a PTY."""
+    pty_link: Path | None = None
+    """The PTY's symlink; ``None``: :func:`~smpsim.transports.serial_pty.default_link`."""
+    serial_device: str | None = None
+    """A real serial port to serve SMP on (``/dev/ttyUSB0``)."""
+    baud: int | None = None
+    """The real port's baud rate; ``None``: the profile's."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
+    serial_endpoints: list[PtyEndpoint | PortEndpoint] = field(init=False, default_factory=list)
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
@@ -72,6 +82,13 @@ class Emulator:
                 shown = f"[{bound_host}]" if ":" in bound_host else bound_host
                 lines.append(f"smpsim: {self.profile.name} serving SMP over UDP on "
                              f"{shown}:{bound_port}")
+            if self.pty:
+                self.serial_endpoints.append(PtyEndpoint(self.runner, self.pty_link))
+            if self.serial_device is not None:
+                self.serial_endpoints.append(
+                    PortEndpoint(self.runner, self.serial_device, self.baud))
+            lines += [f"smpsim: {self.profile.name} serving SMP over serial on {e.describe()}"
+                      for e in self.serial_endpoints]
             await self.runner.start()
         except BaseException:
             await self.stop()
@@ -84,6 +101,9 @@ class Emulator:
             if endpoint.transport is not None:
                 endpoint.transport.close()
         self.endpoints.clear()
+        for serial in self.serial_endpoints:
+            await serial.close()
+        self.serial_endpoints.clear()
         if hasattr(self, "runner"):
             await self.runner.close()
         if hasattr(self, "device"):
