@@ -210,10 +210,16 @@ def test_registered_command_joins_its_groups_builds() -> None:
 def test_retval_and_history(native: Device) -> None:
     execute(native, ["kernel", "uptime", "--bad"])
     assert execute(native, ["retval"]) == ("\r\n-5\r\n", 0)
-    assert execute(native, ["retval"]) == ("\r\n0\r\n", 0)
+    execute(native, ["kernel", "uptime", "--bad"])
+    for refused in (["nosuch"], ["kernel"], ["help", "x"]):  # no handler ran: -5 is kept
+        execute(native, ["kernel", "uptime", "--bad"])
+        execute(native, refused)
+        assert execute(native, ["retval"]) == ("\r\n-5\r\n", 0)
+    assert execute(native, ["retval"]) == ("\r\n0\r\n", 0)  # retval itself returned 0
     execute(native, ["retval"])  # a repeat is not stored twice
-    assert execute(native, ["history"]) == (
-        "\r\n[  0] history\r\n[  1] retval\r\n[  2] kernel uptime --bad\r\n", 0)
+    assert execute(native, ["history"])[0].startswith(
+        "\r\n[  0] history\r\n[  1] retval\r\n[  2] help x\r\n[  3] kernel uptime --bad\r\n"
+        "[  4] retval\r\n[  5] kernel\r\n")
 
 
 def test_history_drops_the_oldest_when_full() -> None:

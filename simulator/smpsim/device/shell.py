@@ -446,8 +446,8 @@ class Shell:
             if not active.mandatory <= len(argv) <= active.mandatory + extra:
                 self.error(f"{active.syntax}: wrong parameter count")
                 self.help()
-                self.ret_val = -EINVAL
                 return -EINVAL
+        # Only a handler that ran sets what retval shows; help and refusals leave it.
         ret = active.handler(self, argv)
         self.ret_val = ret
         return ret
