@@ -22,8 +22,8 @@ from smpsim.device.shell import (
     execute,
     register_root,
     run_dummy,
-    split_args,
 )
+from smpsim.device.shell_args import split_args
 from smpsim.device.shell_cmds import root_commands
 from smpsim.errors import ConfigError
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from smpsim.config import ShellConfig
+from smpsim.device.shell_args import SPACE, split_args
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -100,67 +101,6 @@ def register_root(command: Command) -> Command:
     """Make ``command`` available as a root command (``SHELL_CMD_REGISTER``)."""
     ROOT_COMMANDS[command.syntax] = command
     return command
-
-
-def split_args(line: str) -> tuple[list[str], str]:
-    """``z_shell_make_argv``: words split at white space, quotes and escapes resolved.
-
-    Returns the words and the quote character left open at the end of the line (``""`` if
-    none). Outside quotes a backslash keeps the next character; inside quotes ``\\<quote>``,
-    ``\\0ooo`` (octal) and ``\\xhh`` (hex) are escapes.
-    """
-    words: list[str] = []
-    i, n = 0, len(line)
-    quote = ""
-    while i < n:
-        if line[i].isspace():
-            i += 1
-            continue
-        word: list[str] = []
-        quote = ""
-        while i < n:
-            c = line[i]
-            if not quote and c == "\\":
-                if i + 1 < n:
-                    word.append(line[i + 1])
-                i += 2
-                continue
-            if not quote and c in "'\"":
-                quote = c
-                i += 1
-                continue
-            if quote and c == quote:
-                quote = ""
-                i += 1
-                continue
-            if quote and c == "\\" and i + 1 < n:
-                escaped = _quoted_escape(line, i, quote)
-                if escaped is not None:
-                    word.append(escaped[0])
-                    i = escaped[1]
-                    continue
-            if not quote and c.isspace():
-                break
-            word.append(c)
-            i += 1
-        words.append("".join(word))
-    return words, quote
-
-
-def _quoted_escape(line: str, i: int, quote: str) -> tuple[str, int] | None:
-    """An escape at ``line[i]`` (a backslash inside quotes): (character, next index)."""
-    t = line[i + 1]
-    if t == quote:
-        return quote, i + 2
-    digits, base, width = ("01234567", 8, 3) if t == "0" else ("0123456789abcdefABCDEF", 16, 2)
-    if t not in "0x":
-        return None
-    j = i + 2
-    while j < len(line) and j < i + 2 + width and line[j] in digits:
-        j += 1
-    if j == i + 2:
-        return None
-    return chr(int(line[i + 2:j], base) & 0xFF), j
 
 
 class Shell:
@@ -301,7 +241,7 @@ class Shell:
         """``formatted_text_print``: wrap at word boundaries, continuation lines indented."""
         width = self.terminal_width
         pos = 0
-        while pos < len(text) and text[pos].isspace():
+        while pos < len(text) and text[pos] in SPACE:
             pos += 1
         while True:
             rest = len(text) - pos
@@ -317,8 +257,8 @@ class Shell:
             length = width - offset
             idx = 0
             while True:
-                c = text[pos + idx] if pos + idx < len(text) else "\0"
-                if c.isspace():
+                c = text[pos + idx] if pos + idx < len(text) else "\0"  # NUL: not a space
+                if c in SPACE:
                     length = idx
                     if c == "\n":
                         break
@@ -327,7 +267,7 @@ class Shell:
                 idx += 1
             self.write(text[pos:pos + length])
             pos += length
-            while pos < len(text) and text[pos].isspace():
+            while pos < len(text) and text[pos] in SPACE:
                 pos += 1
             self.newline()
             self.cursor_horiz_move(offset)
@@ -388,7 +328,7 @@ class Shell:
             self.newline()
         self.active = None
         if self.config.history_size > 0:
-            self.cmd_buff = self.cmd_buff.strip()
+            self.cmd_buff = self.cmd_buff.strip(SPACE)
             self.cmd_pos = len(self.cmd_buff)
             self.history_put(self.cmd_buff)
         words, open_quote = split_args(self.cmd_buff)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from smpsim.device.shell import INFO, OPTION, Color, Command, Shell, split_args
+from smpsim.device.shell import INFO, OPTION, Color, Command, Shell
+from smpsim.device.shell_args import SPACE, split_args
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -417,7 +418,7 @@ class ShellLine:
         words, _ = split_args(sh.cmd_buff[:sh.cmd_pos])
         if len(words) > sh.config.argc_max:
             return
-        space = sh.cmd_pos > 0 and sh.cmd_buff[sh.cmd_pos - 1] in " \t\n\v\f\r"
+        space = sh.cmd_pos > 0 and sh.cmd_buff[sh.cmd_pos - 1] in SPACE
         parent: Command | None = None
         index = 0
         if words and (space or len(words) > 1):
@@ -448,7 +449,7 @@ class ShellLine:
         if len(syntax) != len(partial):
             self._data_insert(syntax[len(partial):])
         following = sh.cmd_buff[sh.cmd_pos:sh.cmd_pos + 1]
-        if following not in (" ", "\t", "\n", "\v", "\f", "\r") or not following:
+        if not following or following not in SPACE:
             insert_mode, sh.insert_mode = sh.insert_mode, False
             self._char_insert(" ")
             sh.insert_mode = insert_mode
