@@ -152,6 +152,9 @@ def test_bytes_after_argv_are_not_read() -> None:
     # Zephyr stops reading once the line is composed: trailing garbage does not matter.
     payload = b"\xbf" + cbor2.dumps("argv") + b"\x9f" + cbor2.dumps("retval") + b"\xff\x1c"
     assert cbor2.loads(_raw(server(), payload)) == {"o": "\r\n0\r\n", "ret": 0}
+    # ... and a word cut short ends the words like any element that is not text.
+    payload = b"\xa1" + cbor2.dumps("argv") + b"\x82" + cbor2.dumps("retval") + b"\x78"
+    assert cbor2.loads(_raw(server(), payload)) == {"o": "\r\n0\r\n", "ret": 0}
 
 
 def test_indefinite_map_and_array_are_accepted() -> None:

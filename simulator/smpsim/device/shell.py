@@ -32,7 +32,7 @@ from smpsim.device.shell_args import SPACE, split_args
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
 
-EIO, ENOEXEC, ENOMEM, EINVAL, ENODEV, ENOTSUP = 5, 8, 12, 22, 19, 134
+EIO, ENOEXEC, ENOMEM, EINVAL = 5, 8, 12, 22
 """Zephyr's errno values the shell and its commands return (negated)."""
 
 HELP_PRINTED = 1

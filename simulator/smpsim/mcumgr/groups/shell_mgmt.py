@@ -23,13 +23,15 @@ from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, ShellMgmtErr
 
 SHELL = GroupHandlers("shell")
 
-_EINVAL = MgmtError(MgmtErr.EINVAL)
+
+def _einval() -> MgmtError:
+    return MgmtError(MgmtErr.EINVAL)
 
 
 def _head(data: bytes, pos: int) -> tuple[int, int | None, int]:
     """(major type, argument or ``None`` for indefinite length, position after the head)."""
     if pos >= len(data):
-        raise _EINVAL
+        raise _einval()
     major, info = data[pos] >> 5, data[pos] & 0x1F
     pos += 1
     if info < 24:
@@ -38,15 +40,16 @@ def _head(data: bytes, pos: int) -> tuple[int, int | None, int]:
         return major, None, pos
     size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
     if size is None or pos + size > len(data):
-        raise _EINVAL
+        raise _einval()
     return major, int.from_bytes(data[pos:pos + size], "big"), pos + size
 
 
 def _text(data: bytes, pos: int) -> tuple[bytes, int] | None:
     """A definite-length text string at ``pos`` (``zcbor_tstr_decode``), else ``None``."""
-    if pos >= len(data):
+    try:
+        major, length, after = _head(data, pos)
+    except MgmtError:
         return None
-    major, length, after = _head(data, pos)
     if major != 3 or length is None or after + length > len(data):
         return None
     return data[after:after + length], after + length
@@ -57,7 +60,7 @@ def _skip(data: bytes, pos: int) -> int:
     try:
         _, end = _item(data, pos, 0)
     except DecodeError:
-        raise _EINVAL from None
+        raise _einval() from None
     return end
 
 
@@ -66,14 +69,14 @@ def _argv(req: Request) -> list[bytes] | None:
     data, pos = req.data, req.start
     major, count, pos = _head(data, pos)
     if major != 5:
-        raise _EINVAL
+        raise _einval()
     index = 0
     while True:
         if count is not None and index >= count:
-            raise _EINVAL  # the map ended without argv
+            raise _einval()  # the map ended without argv
         key = _text(data, pos)
         if key is None:
-            raise _EINVAL
+            raise _einval()
         pos = key[1]
         if key[0] == b"argv":
             break
@@ -81,7 +84,7 @@ def _argv(req: Request) -> list[bytes] | None:
         index += 1
     major, count, pos = _head(data, pos)
     if major != 4:
-        raise _EINVAL
+        raise _einval()
     limit = req.profile.firmware.shell.cmd_buff_size
     words: list[bytes] = []
     length = 0
