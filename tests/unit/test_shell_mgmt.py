@@ -120,6 +120,10 @@ def test_leading_non_text_element_is_an_empty_command() -> None:
     assert _raw(srv, cbor2.dumps({"argv": [1, "kernel"]}), V1) == rc_body(3)
 
 
+def test_nul_in_a_word_ends_the_line() -> None:
+    assert _exec(server(), {"argv": ["kernel\0version"]}) == {"o": KERNEL_HELP, "ret": 1}
+
+
 def test_empty_string_word_runs_an_empty_line() -> None:
     assert _exec(server(), {"argv": [""]}) == {"o": "\r\n", "ret": -8}
 

@@ -395,6 +395,7 @@ class Shell:
     def run(self, line: str) -> tuple[str, int]:
         """Run ``line`` as ``shell_execute_cmd`` does: (output, return value)."""
         self._out.clear()
+        line = line.split("\0", 1)[0]  # strlen/strcpy: a NUL ends the line
         if len(line.encode("utf-8", "surrogateescape")) > self.config.cmd_buff_size - 1:
             return "", -ENOMEM
         self.cmd_buff = line
