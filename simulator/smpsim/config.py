@@ -257,6 +257,9 @@ class Serial:
     console: bool = True
     """The console (MCUboot's and the application's boot log, log lines) shares this UART.
     False on native_sim, whose console is the process's stdout."""
+    log_color: bool = True
+    """``LOG_BACKEND_SHOW_COLOR``: log lines on this UART carry ANSI colours around the level
+    and message (``ESC[0m<inf> ...ESC[0m``, errors red, warnings yellow)."""
     input_timeout_ms: float = 0.0
     """``MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS``: a partial raw packet is discarded
     when the next bytes come this much later; 0 disables the timeout."""

@@ -113,6 +113,12 @@ class EmulatedDevice:
         result: T = self._submit(run()).result(START_TIMEOUT_S)
         return result
 
+    def serial_traffic(self) -> tuple[int, int]:
+        """(bytes received, bytes sent) on the serial line so far: what a client wrote to the
+        board and what the board wrote back (SMP lines and console text)."""
+        line = self._emulator.serial_endpoints[0].line
+        return line.bytes_in, line.bytes_out
+
     def reset(self) -> None:
         """Reset the board (as the reset button does) and wait until it answers again."""
         self._submit(self._emulator.runner.reset()).result(START_TIMEOUT_S)

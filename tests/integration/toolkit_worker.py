@@ -1,4 +1,5 @@
-"""Child process driving mcumgr-toolkit: ``toolkit_worker.py HOST PORT TIMEOUT_MS OPS_JSON``.
+"""Child process driving mcumgr-toolkit: ``toolkit_worker.py HOST PORT TIMEOUT_MS OPS_JSON``
+(``serial PATH TIMEOUT_MS OPS_JSON`` for a serial port).
 
 OPS_JSON is a list of ``[method, *args]``; the last line of stdout is a JSON list with one
 result per op, or ``{"error": message}`` where the call raised. Values are made
@@ -39,8 +40,11 @@ def call(client: MCUmgrClient, method: str, args: list[Any]) -> Any:
 
 
 def main() -> None:
-    host, port, timeout_ms, ops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    client = MCUmgrClient.udp(host, port, timeout_ms)
+    host, port, timeout_ms, ops = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    if host == "serial":  # serial PATH: the port is a serial device
+        client = MCUmgrClient.serial(port, 115200, timeout_ms)
+    else:
+        client = MCUmgrClient.udp(host, int(port), timeout_ms)
     results = []
     for method, *args in json.loads(ops):
         try:

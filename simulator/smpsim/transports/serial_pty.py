@@ -26,6 +26,7 @@ import errno
 import logging
 import os
 import pty
+import re
 import tempfile
 import tty
 from collections import deque
@@ -54,6 +55,22 @@ WRITE_STALL_S = 1.0
 PIECE_HOST_S = 0.004
 """Paced output is written in pieces of about this much host time."""
 READ_SIZE = 65536
+LOG_LINE = re.compile(r"(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn|inf|dbg)> (.*)", re.S)
+"""A log line as ``Console.log`` prints it: timestamp, level, module and message."""
+LOG_COLORS = {"err": "\x1b[1;31m", "wrn": "\x1b[1;33m", "inf": "\x1b[0m", "dbg": "\x1b[0m"}
+"""Zephyr's ``log_output`` colours (``LOG_COLOR_CODE_RED``, ``_YELLOW``, ``_DEFAULT``); info is
+not green unless ``LOG_INFO_COLOR_GREEN``."""
+COLOR_END = "\x1b[0m"
+
+
+def colorize(line: str) -> str:
+    """A log line as a UART log backend with ``LOG_BACKEND_SHOW_COLOR`` writes it; other console
+    lines (printk, MCUboot's) unchanged."""
+    match = LOG_LINE.fullmatch(line)
+    if match is None:
+        return line
+    stamp, level, rest = match.groups()
+    return f"{stamp}{LOG_COLORS[level]}<{level}> {rest}{COLOR_END}"
 
 TextHandler = Callable[[bytes], None]
 
@@ -94,6 +111,8 @@ class SerialLine:
         self._tx_until = 0.0
         self._out: deque[bytes] = deque()
         self._writer: asyncio.Task[None] | None = None
+        self._stalled = False
+        """The port stayed full: output is dropped at once until it takes bytes again."""
         self._closed = False
         self.bytes_in = 0
         """Bytes read from the line so far."""
@@ -101,6 +120,7 @@ class SerialLine:
         """Bytes written to the line so far (dropped output not counted)."""
         self.dropped_out = 0
         """Bytes of output dropped because nobody read them."""
+        self._log_color = serial.log_color
         if serial.console and self.kind != "raw":
             self.device.console.subscribe(self._console_line)
         self._loop.add_reader(fd, self._readable)
@@ -168,6 +188,8 @@ class SerialLine:
     def _console_line(self, line: str) -> None:
         # Called from the boot's worker thread at a time scale: hop to the loop.
         if not self._closed:
+            if self._log_color:
+                line = colorize(line)
             data = line.encode("utf-8", "surrogateescape") + b"\r\n"
             self._loop.call_soon_threadsafe(self.write, data)
 
@@ -199,7 +221,9 @@ class SerialLine:
                 await self._put(piece)
 
     async def _put(self, data: bytes) -> None:
-        """Write all of ``data`` unless the port stays full (then drop what is left)."""
+        """Write all of ``data``. When the port stays full (nobody reads), drop what is left and
+        everything queued, and keep dropping without waiting until the port takes bytes again:
+        a UART sends into the void, it never stops the board."""
         view = memoryview(data)
         while view and not self._closed:
             try:
@@ -212,9 +236,14 @@ class SerialLine:
                 written = 0
             self.bytes_out += written
             view = view[written:]
-            if view and not await self._writable():
-                self.dropped_out += len(view)
-                log.debug("serial line: nobody reads; %d bytes dropped", len(view))
+            if written:
+                self._stalled = False
+            if view and (self._stalled or not await self._writable()):
+                self._stalled = True
+                lost = len(view) + sum(len(d) for d in self._out)
+                self._out.clear()
+                self.dropped_out += lost
+                log.debug("serial line: nobody reads; %d bytes dropped", lost)
                 return
 
     async def _writable(self) -> bool:
