@@ -201,6 +201,24 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
     return pairs
 
 
+def head(data: bytes, pos: int) -> tuple[int, int | None, int]:
+    """The head of the item at ``pos``: (major type, argument or ``None`` for an indefinite
+    length, position after the head). For handlers that walk a request as zcbor does."""
+    if pos >= len(data):
+        raise DecodeError("truncated item")
+    major, info = data[pos] >> 5, data[pos] & 0x1F
+    if info == 31:
+        return major, None, pos + 1
+    arg, after = _argument(data, pos + 1, info)
+    return major, arg, after
+
+
+def skip(data: bytes, pos: int) -> int:
+    """Position after the well-formed item at ``pos`` (``zcbor_any_skip``)."""
+    _, end = _item(data, pos, 0)
+    return end
+
+
 def decode(data: bytes) -> Any:
     """Decode one item from the start of ``data`` (used by tests and tools)."""
     value, _ = _item(data, 0, 0)

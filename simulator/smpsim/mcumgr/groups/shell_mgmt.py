@@ -17,7 +17,7 @@ Output that does not fit the response buffer becomes rc 7 in the server, as in Z
 from __future__ import annotations
 
 from smpsim.device.shell import dummy_shell, run_dummy
-from smpsim.mcumgr.codec import DecodeError, _item
+from smpsim.mcumgr.codec import DecodeError, head, skip
 from smpsim.mcumgr.dispatcher import Body, GroupHandlers, Request, ResetEffect
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, ShellMgmtErr
 
@@ -30,18 +30,10 @@ def _einval() -> MgmtError:
 
 def _head(data: bytes, pos: int) -> tuple[int, int | None, int]:
     """(major type, argument or ``None`` for indefinite length, position after the head)."""
-    if pos >= len(data):
-        raise _einval()
-    major, info = data[pos] >> 5, data[pos] & 0x1F
-    pos += 1
-    if info < 24:
-        return major, info, pos
-    if info == 31:
-        return major, None, pos
-    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
-    if size is None or pos + size > len(data):
-        raise _einval()
-    return major, int.from_bytes(data[pos:pos + size], "big"), pos + size
+    try:
+        return head(data, pos)
+    except DecodeError:
+        raise _einval() from None
 
 
 def _text(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -58,10 +50,9 @@ def _text(data: bytes, pos: int) -> tuple[bytes, int] | None:
 def _skip(data: bytes, pos: int) -> int:
     """Position after the well-formed item at ``pos`` (``zcbor_any_skip``)."""
     try:
-        _, end = _item(data, pos, 0)
+        return skip(data, pos)
     except DecodeError:
         raise _einval() from None
-    return end
 
 
 def _argv(req: Request) -> list[bytes] | None:
