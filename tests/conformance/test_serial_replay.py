@@ -125,9 +125,10 @@ def expected_wire(record: Record) -> list[bytes]:
 class LineClient:
     """The far end of the board's serial line: the PTY opened like a port."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, flush: bool = True) -> None:
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        termios.tcflush(self.fd, termios.TCIFLUSH)
+        if flush:
+            termios.tcflush(self.fd, termios.TCIFLUSH)
         self.pending = b""
 
     def __enter__(self) -> LineClient:
@@ -230,6 +231,34 @@ def split_raw(data: bytes) -> tuple[list[bytes], bool]:
     return frames, pos < len(data)
 
 
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+STAMP = re.compile(r"\[\d\d:\d\d:\d\d\.\d{3},\d{3}\]")
+PROMPT = "uart:~$ "
+
+
+def console_lines(text: str) -> list[str]:
+    """Console text as the shell record keeps it: colours gone (the recorder dropped them),
+    timestamps masked (uptime differs), split at CRLF, empty lines and a last bare prompt
+    dropped."""
+    lines = [STAMP.sub("[uptime]", SGR.sub("", line)) for line in text.split("\r\n")]
+    lines = [line for line in lines if line]
+    if lines and lines[-1] == PROMPT:
+        lines.pop()
+    return lines
+
+
+def console_problems(record: Record, text: bytes) -> list[str]:
+    """The shell's text around an exchange against the record's ``console_text``."""
+    recorded = record.raw.get("console_text")
+    if not isinstance(recorded, list):
+        return []
+    want = console_lines("\r\n".join(recorded))
+    got = console_lines(text.decode("utf-8", "replace"))
+    if want != got:
+        return [f"console text differs:\n  expected {want}\n  got      {got}"]
+    return []
+
+
 def _short(data: bytes, limit: int = 40) -> str:
     text = data.hex()
     return text if len(data) <= limit else f"{data[:limit].hex()}… ({len(data)} bytes)"
@@ -278,7 +307,7 @@ class Replayer:
         frame), ``packets`` (the frames) and ``decoded`` (the recorder's decoding)."""
         problems = []
         stray = self.client.collect(0)
-        if stray:
+        if stray and not self.text_allowed:
             problems.append(f"bytes on the line before the request: {stray!r}")
         self.send(record)
         if expected:
@@ -291,6 +320,11 @@ class Replayer:
         wires, received, text, unfinished = self._frames(data)
         if text and not self.text_allowed:
             problems.append(f"text on the line, where the board prints none: {text!r}")
+        if self.text_allowed:
+            before, _, _, _ = self._frames(stray) if stray else ([], [], b"", False)
+            if before:
+                problems.append(f"frames on the line before the request: {before}")
+            problems += console_problems(record, self._frames(stray)[2] + text)
         if unfinished:
             problems.append(f"an unfinished frame or line at the end: {_short(data)}")
         if len(wires) != len(expected):
@@ -429,7 +463,9 @@ def test_replay(file: str, smp_device_factory: Callable[..., EmulatedDevice],
                                     serial=True)
         assert device.serial_path is not None
         boots_at_start = device.state().boot_count
-        with LineClient(device.serial_path) as client:
+        shell = transcript.info["transport"] == "shell"
+        # The shell's prompt is printed at boot: keep it for the first record to see.
+        with LineClient(device.serial_path, flush=not shell) as client:
             replayer = Replayer(device, client, raw,
                                 text_allowed=transcript.info["transport"] == "shell")
             for record in unit.replayed():

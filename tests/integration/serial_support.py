@@ -28,7 +28,8 @@ class Port:
             termios.tcflush(self.fd, termios.TCIFLUSH)
         self.received = b""
         """Every byte read so far."""
-        self._rx = ConsoleReceiver(65536, rx_buf_size=65536, rx_buf_count=1_000_000)
+        self._rx = ConsoleReceiver(65536, rx_buf_size=65536, rx_buf_count=1_000_000,
+                                   shell=True)
         self._frames: list[bytes] = []
 
     @classmethod
@@ -37,7 +38,8 @@ class Port:
         port = cls.__new__(cls)
         port.fd = fd
         port.received = b""
-        port._rx = ConsoleReceiver(65536, rx_buf_size=65536, rx_buf_count=1_000_000)
+        port._rx = ConsoleReceiver(65536, rx_buf_size=65536, rx_buf_count=1_000_000,
+                                   shell=True)
         port._frames = []
         return port
 

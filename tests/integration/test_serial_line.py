@@ -137,3 +137,28 @@ def test_the_pty_is_raw(smp_device_factory: Callable[..., EmulatedDevice]) -> No
     finally:
         os.close(fd)
     wait_until(lambda: board.state().online)
+
+
+def test_shell_transport_on_the_line(smp_device_factory: Callable[..., EmulatedDevice]) -> None:
+    """native_sim_shell: the prompt once the board is up, keys echoed, a command answered, SMP
+    frames taken out of the shell's input (no echo, no new prompt), ``kernel reboot`` resets the
+    board with the port still open and a new prompt."""
+    board = smp_device_factory("native_sim_shell", serial=True)
+    assert board.serial_path is not None
+    prompt = b"\x1b[1;32muart:~$ \x1b[m"
+    with Port(board.serial_path, flush=False) as port:
+        port.wait_for(lambda: port.received.endswith(prompt))
+        port.received = b""
+        port.write(b"kernel version\r")
+        port.wait_for(lambda: port.received.endswith(prompt))
+        assert port.received == b"kernel version\r\nZephyr version 4.4.0\r\n" + prompt
+        port.received = b""
+        port.send(echo_frame(4, "inside the shell"))
+        assert port.answer(4) == {"r": "inside the shell"}
+        assert port.quiet(0.05) == b"" and not port.received.startswith(b"\x1b")
+        port.received = b""
+        port.write(b"kernel reboot\r")
+        port.wait_for(lambda: port.received.endswith(prompt))
+        assert board.state().boot_count == 2
+        port.send(echo_frame(5, "after reboot"))
+        assert port.answer(5) == {"r": "after reboot"}

@@ -42,6 +42,9 @@ class Runner:
         self._generation = 0
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
+        self.boot_listeners: list[Callable[[], None]] = []
+        """Called in the loop each time the device has come up (what runs after boot: the
+        serial line starts its shell)."""
 
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
@@ -138,6 +141,8 @@ class Runner:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
             self.online.set()
+            for listener in self.boot_listeners:
+                listener()
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
             # At time scale 0 a crash loop must not spin: give the loop a breath per reboot.

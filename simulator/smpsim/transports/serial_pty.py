@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from smpsim.device.shell_line import ShellLine
 from smpsim.errors import ConfigError
 from smpsim.mcumgr.framing import (
     ConsoleReceiver,
@@ -121,7 +122,17 @@ class SerialLine:
         self.dropped_out = 0
         """Bytes of output dropped because nobody read them."""
         self._log_color = serial.log_color
-        if serial.console and self.kind != "raw":
+        self._console_shared = serial.console and self.kind != "raw"
+        self.shell: ShellLine | None = None
+        """The UART shell of the current boot (shell transport, once the board is up)."""
+        self._shell_boot = -1
+        self._tasks: set[asyncio.Task[None]] = set()
+        if self.kind == "shell":
+            self.text_handler = self._shell_input
+            runner.boot_listeners.append(self._start_shell)
+            if runner.online.is_set():
+                self._start_shell()
+        if self._console_shared or self.kind == "shell":
             self.device.console.subscribe(self._console_line)
         self._loop.add_reader(fd, self._readable)
 
@@ -186,12 +197,57 @@ class SerialLine:
         self.write(frame if self.raw is not None else encode_packet(frame))
 
     def _console_line(self, line: str) -> None:
-        # Called from the boot's worker thread at a time scale: hop to the loop.
-        if not self._closed:
+        if self._closed:
+            return
+        try:
+            in_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            in_loop = False
+        if in_loop:
+            self._print(line)
+        else:  # the boot's worker thread at a time scale: hop to the loop, in order
+            self._loop.call_soon_threadsafe(self._print, line)
+
+    def _print(self, line: str) -> None:
+        """A console line reaches the UART: through the shell's log backend once the shell
+        is up (log lines only), else as it is where the console shares the UART."""
+        if self._closed:
+            return
+        match = LOG_LINE.fullmatch(line)
+        if self._shell_up() and match is not None:
+            assert self.shell is not None
+            self.write(self.shell.print_line(line, match.group(2)))
+            return
+        if self._console_shared:
             if self._log_color:
                 line = colorize(line)
-            data = line.encode("utf-8", "surrogateescape") + b"\r\n"
-            self._loop.call_soon_threadsafe(self.write, data)
+            self.write(line.encode("utf-8", "surrogateescape") + b"\r\n")
+
+    # -- the UART shell (shell transport) ----------------------------------------------------
+
+    def _shell_up(self) -> bool:
+        return (self.shell is not None and self._shell_boot == self.device.boot_count
+                and self.runner.online.is_set())
+
+    def _start_shell(self) -> None:
+        """The board is up: the shell lives in its RAM, so every boot starts a new one."""
+        if self._closed:
+            return
+        self.shell = ShellLine(self.device)
+        self._shell_boot = self.device.boot_count
+        self.write(self.shell.start())
+
+    def _shell_input(self, data: bytes) -> None:
+        if not self._shell_up():
+            return
+        assert self.shell is not None
+        self.write(self.shell.feed(data))
+        if self.shell.reboot is not None:
+            log.info("shell: kernel reboot %s", self.shell.reboot)
+            self.shell = None
+            task = self._loop.create_task(self.runner.reset())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def write(self, data: bytes) -> None:
         """Put ``data`` on the line (paced at the line's speed); call in the loop's thread."""
@@ -272,11 +328,14 @@ class SerialLine:
         if self._closed:
             return
         self._closed = True
+        if self._start_shell in self.runner.boot_listeners:
+            self.runner.boot_listeners.remove(self._start_shell)
         self._loop.remove_reader(self.fd)
         self._loop.remove_writer(self.fd)
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        pending = [*self._tasks, *([self._writer] if self._writer is not None else [])]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def default_link(profile: str) -> Path:
