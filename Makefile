@@ -4,17 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench images clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
+	@# Debian packages the tests drive: tmux (a terminal for the serial shell test).
+	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/smpsim run --flash var/flash-nrf52840dk.bin
+	$(BIN)/smpsim run --flash var/flash-nrf52840dk.bin --serial var/nrf52840dk.tty \
+		--udp 127.0.0.1:1337 --udp [::1]:1337
 
 lint: $(STAMP)
 	$(BIN)/ruff check simulator tests bench
@@ -24,7 +27,6 @@ test: lint
 	$(BIN)/pytest -q
 
 # Rebuild the sample images and the packaged factory images (keys are made once, never replaced).
-.PHONY: images
 images: $(STAMP)
 	$(BIN)/python flash_images/build.py
 
