@@ -11,6 +11,7 @@ from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
 from smpsim.device.mcuboot.image import ImageError
 from smpsim.errors import ConfigError
+from smpsim.mcumgr.groups.img_upload import slot_flags
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,11 +107,14 @@ def info(device: Device) -> str:
     for image in range(dfu.image_count):
         lines.append(f"image {image}: MCUboot's next boot: swap type "
                      f"{dfu.swap_type(image).name.lower()}")
-        for slot in (0, 1):
+        for slot, flags in enumerate(slot_flags(dfu, image)):
             try:
                 found = dfu.read(image, slot)
-                text = (f"version {found.version}, {found.size} bytes, hash "
-                        f"{found.hash.hex()}{'' if found.header.bootable else ', not bootable'}")
+                shown = [name for name, value in flags.items() if value]
+                if found.header.bootable:
+                    shown.insert(0, "bootable")
+                text = (f"version {found.version}, {found.size} bytes, hash {found.hash.hex()}, "
+                        f"flags: {' '.join(shown) or 'none'}")
             except ImageError as exc:
                 text = f"no image ({exc})"
             state = dfu.trailer_state(image, slot)

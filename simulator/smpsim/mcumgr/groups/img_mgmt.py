@@ -21,7 +21,7 @@ from smpsim.device.mcuboot.trailer import BadImage, BadVector
 from smpsim.mcumgr.dispatcher import BOOL, BSTR, UINT32, Body, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr, MgmtErr, MgmtError
 from smpsim.mcumgr.groups import img_upload
-from smpsim.mcumgr.groups.img_upload import NextBoot, next_boot, slot_in_use
+from smpsim.mcumgr.groups.img_upload import NextBoot, next_boot, slot_flags, slot_in_use
 
 IMG = GroupHandlers("img")
 E = ImgMgmtErr
@@ -64,19 +64,7 @@ def state_body(req: Request, dfu: Dfu) -> dict[str, Any]:
     """The state read answer (``img_mgmt_state_read``), also sent after a state write."""
     images = []
     for image in range(dfu.image_count):
-        nbs, kind = next_boot(dfu, image)
-        # Flags in wire order: pending, confirmed, active, permanent.
-        active = {"pending": False, "confirmed": kind is not NextBoot.REVERT, "active": True,
-                  "permanent": False}
-        other = dict.fromkeys(("pending", "confirmed", "active", "permanent"), False)
-        if nbs != 0:
-            if kind is NextBoot.NORMAL:  # a permanent swap is scheduled
-                other.update(pending=True, permanent=True)
-            elif kind is NextBoot.REVERT:  # the image the next boot goes back to
-                other["confirmed"] = True
-            else:
-                other["pending"] = True
-        for slot, flags in ((0, active), (1, other)):
+        for slot, flags in enumerate(slot_flags(dfu, image)):
             entry = _slot_entry(req, dfu, image, slot, flags)
             if entry is not None:
                 images.append(entry)

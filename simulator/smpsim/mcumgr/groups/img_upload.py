@@ -72,6 +72,23 @@ def next_boot(dfu: Dfu, image: int) -> tuple[int, NextBoot]:
     return 0, NextBoot.NORMAL
 
 
+def slot_flags(dfu: Dfu, image: int) -> tuple[dict[str, bool], dict[str, bool]]:
+    """The flags of slot 0 and slot 1 of ``image`` as img_mgmt_state derives them from the
+    trailers, in wire order: pending, confirmed, active, permanent."""
+    nbs, kind = next_boot(dfu, image)
+    active = {"pending": False, "confirmed": kind is not NextBoot.REVERT, "active": True,
+              "permanent": False}
+    other = dict.fromkeys(("pending", "confirmed", "active", "permanent"), False)
+    if nbs != 0:
+        if kind is NextBoot.NORMAL:  # a permanent swap is scheduled
+            other.update(pending=True, permanent=True)
+        elif kind is NextBoot.REVERT:  # the image the next boot goes back to
+            other["confirmed"] = True
+        else:
+            other["pending"] = True
+    return active, other
+
+
 def slot_in_use(dfu: Dfu, image: int, slot: int, allow_erase_pending: bool) -> bool:
     """``img_mgmt_slot_in_use``: whether the slot may not be erased or uploaded to."""
     nbs, kind = next_boot(dfu, image)
