@@ -265,6 +265,75 @@ class Serial:
     when the next bytes come this much later; 0 disables the timeout."""
 
 
+HASH_TYPES = ("crc32", "sha256")
+"""Hash and checksum types the fs group can build in, in registration order."""
+
+
+@dataclass(frozen=True)
+class FsLog:
+    """A log file the application keeps appending to, so there is something real to download."""
+
+    path: str
+    """Absolute path (under the mount point)."""
+    interval_s: float = 60.0
+    """A line is appended for each this much emulated uptime, the next time anything touches
+    the file system (the application's writes are lived lazily); 0: one line per boot only."""
+    max_size: int = 8192
+    """A file about to grow past this is first renamed to ``<path>.1`` (one old generation)."""
+
+
+@dataclass(frozen=True)
+class FsFile:
+    """A file the application creates when it is missing (after every format too)."""
+
+    path: str
+    """Absolute path (under the mount point)."""
+    text: str = ""
+    """Content, as UTF-8."""
+
+
+@dataclass(frozen=True)
+class FsConfig:
+    """littlefs on the ``storage`` partition (``FILE_SYSTEM_LITTLEFS``, smp_svr mounting it in
+    ``main``) and the fs group's Kconfig. Mounted at every boot when the build has the fs group."""
+
+    mount_point: str = "/lfs1"
+    """Where smp_svr mounts littlefs; empty: no file system at all."""
+    flash_controller: str = "flash-controller@0"
+    """Devicetree name of the flash device, as littlefs's ``FS at <dev>:0x...`` log line says."""
+    read_size: int = 16
+    """``FS_LITTLEFS_READ_SIZE``."""
+    prog_size: int = 16
+    """``FS_LITTLEFS_PROG_SIZE``: littlefs programs multiples of this (a multiple of the flash
+    write block)."""
+    cache_size: int = 64
+    """``FS_LITTLEFS_CACHE_SIZE``: programs go to the flash this many bytes at a time."""
+    lookahead_size: int = 32
+    """``FS_LITTLEFS_LOOKAHEAD_SIZE`` (a multiple of 8)."""
+    block_cycles: int = 512
+    """``FS_LITTLEFS_BLOCK_CYCLES``: erase cycles before littlefs moves metadata (wear)."""
+    path_len: int = 64
+    """``MCUMGR_GRP_FS_PATH_LEN``: longer paths are refused with rc 3."""
+    max_file_size_4gb: bool = False
+    """``MCUMGR_GRP_FS_MAX_FILE_SIZE_4GB``: 5 bytes reserved for offsets in a download
+    response instead of 3 (a smaller download chunk)."""
+    dl_chunk_size: int = 0
+    """``MCUMGR_GRP_FS_DL_CHUNK_SIZE`` (with ``_LIMIT``): largest download chunk; 0: as much as
+    the buffer holds."""
+    hash_types: tuple[str, ...] = HASH_TYPES
+    """``MCUMGR_GRP_FS_CHECKSUM_IEEE_CRC32`` / ``_HASH_SHA256``: the default type is crc32 when
+    built in, else sha256."""
+    idle_close_ms: float = 4000.0
+    """``MCUMGR_GRP_FS_FILE_AUTOMATIC_IDLE_CLOSE_TIME``: an upload or download left idle this
+    long has its file closed."""
+    shell: bool = True
+    """``FILE_SYSTEM_SHELL``: the shell has the ``fs`` command (with the fs group)."""
+    files: tuple[FsFile, ...] = ()
+    """Files the application creates when missing."""
+    log: FsLog | None = None
+    """A log file the application keeps."""
+
+
 @dataclass(frozen=True)
 class Firmware:
     """The smp_svr build: Kconfig, strings and buffers."""
@@ -297,6 +366,8 @@ class Firmware:
     """Shell options (shell group and shell transport)."""
     serial: Serial = field(default_factory=Serial)
     """The serial line (``smpsim run --serial``)."""
+    fs: FsConfig = field(default_factory=FsConfig)
+    """The file system and the fs group's options."""
     threads: tuple[Thread, ...] = ()
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
@@ -446,6 +517,42 @@ def _check_groups(profile: Profile) -> None:
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
     _check_serial(profile.firmware.serial)
+    _check_fs(profile)
+
+
+def _check_fs(profile: Profile) -> None:
+    fs = profile.firmware.fs
+    if not fs.mount_point or "fs" not in profile.firmware.groups:
+        return
+    mount = fs.mount_point
+    if not mount.startswith("/") or len(mount) < 2 or mount.endswith("/") or "/" in mount[1:]:
+        raise ConfigError(f"firmware.fs.mount_point must be like '/lfs1', not {mount!r}")
+    if "storage" not in {p.name for p in profile.board.partitions}:
+        raise ConfigError("firmware.groups.fs: littlefs needs a 'storage' partition "
+                          "(or set firmware.fs.mount_point = '' for no file system)")
+    if getattr(getattr(profile.firmware, "settings", None), "partition", "") == "storage":
+        raise ConfigError("firmware.settings.partition: 'storage' holds littlefs")
+    sizes = (fs.read_size, fs.prog_size, fs.cache_size, fs.lookahead_size)
+    if min(sizes) < 1 or fs.cache_size % fs.read_size or fs.cache_size % fs.prog_size \
+            or fs.lookahead_size % 8:
+        raise ConfigError("firmware.fs: read_size, prog_size, cache_size and lookahead_size "
+                          "must be positive, cache_size a multiple of read_size and prog_size, "
+                          "lookahead_size a multiple of 8")
+    if fs.prog_size % profile.board.flash.write_block:
+        raise ConfigError("firmware.fs.prog_size must be a multiple of the flash write block")
+    if fs.path_len < 1 or fs.dl_chunk_size < 0 or fs.idle_close_ms < 0:
+        raise ConfigError("firmware.fs: path_len must be positive, dl_chunk_size and "
+                          "idle_close_ms not negative")
+    unknown = [t for t in fs.hash_types if t not in HASH_TYPES]
+    if unknown:
+        raise ConfigError(f"firmware.fs.hash_types: unknown {', '.join(unknown)}; "
+                          f"known: {', '.join(HASH_TYPES)}")
+    files = [f.path for f in fs.files] + ([fs.log.path] if fs.log else [])
+    for path in files:
+        if not path.startswith(mount + "/") or len(path) <= len(mount) + 1:
+            raise ConfigError(f"firmware.fs: {path!r} is not a file under {mount}")
+    if fs.log is not None and (fs.log.interval_s < 0 or fs.log.max_size < 1):
+        raise ConfigError("firmware.fs.log: interval_s must not be negative, max_size positive")
 
 
 def _check_serial(serial: Serial) -> None:

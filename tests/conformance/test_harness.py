@@ -97,3 +97,26 @@ def test_shell_output_of_other_commands_is_not_volatile() -> None:
     request = UPTIME_REQUEST.replace(b"uptime", b"uptimf")
     changed = _shell_body("\r\nUptime: 19561 ms\r\n", 0)
     assert _compare(request, UPTIME_ANSWER, _with_body(UPTIME_ANSWER, changed))
+
+
+@pytest.mark.parametrize("bridge", records.BRIDGES, ids=lambda b: f"{b.file}:{b.before}")
+def test_bridges_resolve(bridge: records.Bridge) -> None:
+    """Each bridged exchange names a replayed record of its file and one answered twin record of
+    the same request shape (group, command, op) in the other build's transcript."""
+    transcript = load_transcript(bridge.file)
+    (record,) = [r for r in transcript.records if r.case == bridge.before]
+    (twin,) = records.bridges_before(record)
+    assert twin.file == bridge.twin and twin.case == bridge.case
+    assert twin.build != record.build
+    (frame,) = twin.frames
+    assert (frame.header.group, frame.header.cmd, frame.header.op) == (8, 0, 2)  # fs upload
+    assert len(twin.responses) == 1
+
+
+def test_bridges_only_where_named() -> None:
+    """Records without a bridge get none (the bridges are not a blanket fill-in)."""
+    bridged = {(b.file, b.before) for b in records.BRIDGES}
+    for file in {b.file for b in records.BRIDGES}:
+        for record in load_transcript(file).records:
+            if (record.file, record.case) not in bridged:
+                assert records.bridges_before(record) == []

@@ -20,6 +20,9 @@ Where a record cannot be held to its literal answer, the deviation is documented
 * a start line without its newline: the real board merged it with the next frame sent, a record
   this subset lacks; a stand-in frame is sent and must be swallowed the same way
   (:data:`SWALLOWED_STAND_IN`);
+* a request this subset lacks that a later answer depends on (an upload chunk): the same
+  exchange from another build's transcript is sent first and held to its own recorded answer
+  (``records.BRIDGES``, :meth:`Replayer.bridge`);
 * raw UART ``final.echo``: the recorded silence comes from raw records missing here (the stream
   was out of step); in step, the echo is answered as a board answers it.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import os
 import re
 import select as selectmod
@@ -53,6 +57,7 @@ from .records import (
     Header,
     Kind,
     Record,
+    bridges_before,
     build_of,
     load_builds,
     load_transcript,
@@ -74,13 +79,13 @@ SERIAL_FILES = (
 """The native_sim serial transcripts (the QEMU one belongs to the img group's replay)."""
 
 MIN_REPLAYED = {
-    "native_sim_serial_bigrx.jsonl": 96,
+    "native_sim_serial_bigrx.jsonl": 98,
     "native_sim_serial_bigrx_reset.jsonl": 13,
     "native_sim_serial_buf96.jsonl": 41,
     "native_sim_serial_buf2048.jsonl": 8,
     "native_sim_serial_noparams.jsonl": 3,
     "native_sim_serial_plain.jsonl": 7,
-    "native_sim_serial_fs.jsonl": 4,
+    "native_sim_serial_fs.jsonl": 48,
     "native_sim_serial_raw.jsonl": 19,
     "native_sim_shell.jsonl": 7,
 }
@@ -353,6 +358,16 @@ class Replayer:
         if not self.raw and lines and not lines[-1].endswith(b"\n"):
             self.swallowed(record)
 
+    def bridge(self, twin: Record) -> None:
+        """A request this subset lacks, from another build's transcript (``records.BRIDGES``):
+        its frame sent in Zephyr's lines, its recorded answer expected in them."""
+        from smpsim.mcumgr.framing import encode_packet
+        assert twin.request is not None
+        stand_in = dataclasses.replace(twin, raw={**twin.raw, "request_wire_hex":
+                                                  encode_packet(twin.request).hex()})
+        self.exchange(stand_in, [encode_packet(r) for r in twin.responses], twin.responses,
+                      twin.decoded)
+
     def swallowed(self, record: Record) -> None:
         """After a line left without its newline, the next frame sent is swallowed with it:
         the real board's next record (not in this subset) was; the stand-in must be too."""
@@ -469,6 +484,9 @@ def test_replay(file: str, smp_device_factory: Callable[..., EmulatedDevice],
             replayer = Replayer(device, client, raw,
                                 text_allowed=transcript.info["transport"] == "shell")
             for record in unit.replayed():
+                for twin in bridges_before(record):
+                    with subtests.test(msg=f"{record.test_id} <- {twin.test_id}"):
+                        replayer.bridge(twin)
                 with subtests.test(msg=record.test_id):
                     if record.server_exited and not record.responses:
                         replayer.replay_after_exit(record, boots_at_start)

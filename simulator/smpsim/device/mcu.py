@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from smpsim.config import Profile
+from smpsim.device import fs_app
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
 from smpsim.device.dfu import Dfu
+from smpsim.device.filesystem import Vfs
 from smpsim.device.flash import NorFlash
 from smpsim.device.mcuboot.bootloader import Bootloader
 from smpsim.device.mcuboot.builtin import factory_image, key_pem
@@ -51,6 +53,8 @@ class Device:
         self.console = Console(self.clock)
         self.flash = NorFlash(profile.board.flash, self.clock, flash_path)
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
+        self.fs = Vfs(self.console, self.clock)
+        """The file system (littlefs on the storage partition, mounted at every boot)."""
         self.ram: dict[str, Any] = {}
         """The application's RAM: state handlers keep between requests, lost at every reset."""
         self.running = False
@@ -121,6 +125,7 @@ class Device:
         self.clock.spend(self.profile.board.boot_time_ms / 1000)
         self.booted_at = self.console.booted_at = self.clock.now()
         self.console.print(f"*** Booting Zephyr OS build {self.build_version} ***")
+        fs_app.start(self)  # main() mounts littlefs before its first log line
         for line in fw.boot_log:
             self.console.log(line.level, line.module, line.text)
         if self.app.boot == "crash":

@@ -52,7 +52,8 @@ def root_commands(profile: Profile) -> list[Command]:
         if profile.mcuboot is not None:
             names.append("mcuboot")
         for name, group in OPTIONAL_COMMANDS.items():
-            if group is not None and group in profile.firmware.groups and name in ROOT_COMMANDS:
+            if group is not None and group in profile.firmware.groups and name in ROOT_COMMANDS \
+                    and (name != "fs" or profile.firmware.fs.shell):
                 names.append(name)
     unknown = [n for n in names if n not in ROOT_COMMANDS]
     if unknown:
@@ -221,4 +222,4 @@ register_root(Command("shell", "Useful, not Unix-like shell commands.", subcmds=
 )))
 
 # Modules that register more root commands; imported last so they can import this one.
-from smpsim.device import shell_board, shell_kernel  # noqa: E402, F401
+from smpsim.device import shell_board, shell_fs, shell_kernel  # noqa: E402, F401

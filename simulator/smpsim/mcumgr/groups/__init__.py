@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from smpsim.mcumgr.dispatcher import GroupHandlers
+from smpsim.mcumgr.groups.fs_mgmt import FS
 from smpsim.mcumgr.groups.img_mgmt import IMG
 from smpsim.mcumgr.groups.os_mgmt import OS
 from smpsim.mcumgr.groups.shell_mgmt import SHELL
+from smpsim.mcumgr.groups.zbasic_mgmt import ZBASIC
 
-IMPLEMENTED: dict[str, GroupHandlers] = {g.name: g for g in (OS, IMG, SHELL)}
+IMPLEMENTED: dict[str, GroupHandlers] = {g.name: g for g in (
+    OS, IMG, FS, SHELL, ZBASIC)}
 """Group name -> handlers. Groups absent here answer ``{"rc": 8}`` even when enabled."""

@@ -1,0 +1,96 @@
+"""What smp_svr's ``main`` does with the file system: mount littlefs at every boot, and (as the
+profile describes the application) create its files and keep a log file growing.
+
+smp_svr mounts littlefs on the storage partition only in builds with the fs group
+(``CONFIG_MCUMGR_GRP_FS``); so does this.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from smpsim.config import FsLog
+from smpsim.device.console import log_timestamp
+from smpsim.device.filesystem import ENOENT, FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs
+
+if TYPE_CHECKING:
+    from smpsim.device.mcu import Device
+
+log = logging.getLogger(__name__)
+
+LOG_TIMER = "app.log"
+"""The application's log-append work item."""
+
+
+def start(device: Device) -> None:
+    """At boot, after the banner: mount (formatting if need be), then the application's files."""
+    vfs = device.fs
+    vfs.reset()
+    fw = device.profile.firmware
+    config = fw.fs
+    area = device.partitions.get("storage")
+    if not config.mount_point or "fs" not in fw.groups or area is None:
+        return
+    if not vfs.mount(config.mount_point, area, config, config.flash_controller):
+        return
+    try:
+        for seeded in config.files:
+            if not _exists(vfs, seeded.path):
+                _write(vfs, seeded.path, seeded.text.encode(), FS_O_CREATE | FS_O_WRITE)
+        if config.log is not None:
+            _append(vfs, config.log, f"{_stamp(device)} boot {device.boot_count}, "
+                                     f"build {device.build_version}\n")
+            _schedule(device, config.log)
+    except FsError as exc:
+        # The application carries on without its files (a full or broken file system).
+        log.warning("application files: %s", exc)
+
+
+def _stamp(device: Device) -> str:
+    return log_timestamp(device.uptime_s())
+
+
+def _schedule(device: Device, config: FsLog) -> None:
+    if config.interval_s <= 0:
+        return
+
+    def tick() -> None:
+        try:
+            _append(device.fs, config, f"{_stamp(device)} uptime {int(device.uptime_s())} s\n")
+        except FsError as exc:
+            log.warning("application log: %s", exc)
+        _schedule(device, config)
+    device.fs.call_later(LOG_TIMER, config.interval_s, tick)
+
+
+def _exists(vfs: Vfs, path: str) -> bool:
+    try:
+        vfs.stat(path)
+    except FsError as exc:
+        if exc.errno == -ENOENT:
+            return False
+        raise
+    return True
+
+
+def _write(vfs: Vfs, path: str, data: bytes, flags: int) -> None:
+    file = vfs.open(path, flags)
+    try:
+        file.write(data)
+    finally:
+        file.close()
+
+
+def _append(vfs: Vfs, config: FsLog, line: str) -> None:
+    """Append ``line``, first moving a file that would outgrow ``max_size`` to ``<path>.1``."""
+    data = line.encode()
+    try:
+        size = vfs.stat(config.path).size
+    except FsError as exc:
+        if exc.errno != -ENOENT:
+            raise
+        size = 0
+    if size and size + len(data) > config.max_size:
+        vfs.rename(config.path, config.path + ".1")
+    _write(vfs, config.path, data, FS_O_CREATE | FS_O_WRITE | FS_O_APPEND)

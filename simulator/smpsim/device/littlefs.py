@@ -1,0 +1,129 @@
+"""littlefs on a flash area: littlefs-python's block device wired to the NOR flash model.
+
+Zephyr's ``littlefs_fs.c`` gives littlefs the partition's flash area (``lfs_api_read``,
+``lfs_api_prog``, ``lfs_api_erase``) with the largest erase page as the block size; so does
+this, so every program and erase littlefs does is a flash operation of
+:class:`~smpsim.device.flash.NorFlash`, timed, counted, and interruptible by a power cut.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from littlefs import LittleFSError, lfs
+
+from smpsim.config import FsConfig
+from smpsim.device.flash import FlashError
+from smpsim.device.partitions import FlashArea
+from smpsim.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LFS_ERR_IO, LFS_ERR_CORRUPT = -5, -84
+"""littlefs error codes."""
+
+CORRUPT_LINE = "WEST_TOPDIR/modules/fs/littlefs/lfs.c:1386: Corrupted dir pair at {0x0, 0x1}"
+"""littlefs's own error line when the root pair holds no valid commit (an erased partition),
+as the recorded boots print it. littlefs-python does not surface littlefs's log, so the line is
+printed whenever littlefs answers LFS_ERR_CORRUPT."""
+
+
+class _BlockDevice:
+    """littlefs's block device (``lfs_api_read``/``prog``/``erase``) on a flash area.
+
+    littlefs-python calls these from C and swallows exceptions, so none may escape: a power
+    cut (or any fault) is kept in :attr:`fault`, the call and every later one fails with an I/O
+    error, and :class:`LittleFs` raises the fault once littlefs has returned.
+    """
+
+    def __init__(self, area: FlashArea, block_size: int) -> None:
+        self.area = area
+        self.block_size = block_size
+        self.fault: BaseException | None = None
+        """What interrupted an operation (a :class:`~smpsim.device.flash.PowerLoss`)."""
+
+    def read(self, cfg: Any, block: int, off: int, size: int) -> bytes:
+        if self.fault is None:
+            try:
+                return self.area.read(block * self.block_size + off, size)
+            except BaseException as exc:  # must not unwind through C
+                self.fault = exc
+        return b"\xff" * size
+
+    def prog(self, cfg: Any, block: int, off: int, data: bytes) -> int:
+        return self._op(self.area.write, block * self.block_size + off, bytes(data))
+
+    def erase(self, cfg: Any, block: int) -> int:
+        return self._op(self.area.erase, block * self.block_size, self.block_size)
+
+    def sync(self, cfg: Any) -> int:
+        return 0
+
+    def _op(self, fn: Callable[..., None], *args: Any) -> int:
+        if self.fault is not None:
+            return LFS_ERR_IO
+        try:
+            fn(*args)
+        except FlashError as exc:
+            # The driver refuses it (-EIO); littlefs gives up the operation.
+            log.warning("littlefs on %s: %s", self.area.name, exc)
+            return LFS_ERR_IO
+        except BaseException as exc:  # must not unwind through C
+            self.fault = exc
+            return LFS_ERR_IO
+        return 0
+
+
+class LittleFs:
+    """One littlefs instance on a flash area (Zephyr's ``struct fs_littlefs``)."""
+
+    def __init__(self, area: FlashArea, config: FsConfig) -> None:
+        self.area = area
+        self.config = config
+        self.block_size = max(s.size for s in area.sectors)  # littlefs_fs.c get_block_size
+        self.block_count = area.size // self.block_size
+        if self.block_count < 2 or self.block_size % config.cache_size:
+            raise ConfigError(f"littlefs on {area.name}: {self.block_count} blocks of "
+                              f"{self.block_size} bytes (need 2, and cache_size dividing it)")
+        self.device = _BlockDevice(area, self.block_size)
+        self.cfg = lfs.LFSConfig(
+            self.device, block_size=self.block_size, block_count=self.block_count,
+            read_size=config.read_size, prog_size=config.prog_size,
+            cache_size=config.cache_size, lookahead_size=config.lookahead_size,
+            block_cycles=config.block_cycles)
+        self.fs = lfs.LFSFilesystem()
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a littlefs call; a fault of the block device is raised, an error becomes
+        :class:`LittleFSError`."""
+        if self.device.fault is not None:
+            raise self.device.fault
+        try:
+            result = fn(self.fs, *args, **kwargs)
+        except LittleFSError:
+            if self.device.fault is not None:  # the I/O error littlefs saw was this
+                raise self.device.fault from None
+            raise
+        if self.device.fault is not None:
+            raise self.device.fault
+        return result
+
+    def mount(self) -> int:
+        """``lfs_mount``: 0 or the littlefs error."""
+        try:
+            self.call(lfs.mount, self.cfg)
+        except LittleFSError as exc:
+            return int(exc.code)
+        return 0
+
+    def format(self) -> int:
+        """``lfs_format``: 0 or the littlefs error."""
+        try:
+            self.call(lfs.format, self.cfg)
+        except LittleFSError as exc:
+            return int(exc.code)
+        return 0
