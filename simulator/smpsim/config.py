@@ -265,6 +265,94 @@ class Serial:
     when the next bytes come this much later; 0 disables the timeout."""
 
 
+STATS_KINDS: dict[str, tuple[str, ...]] = {
+    "smp_svr": ("ticks",),
+    "flash_sim": ("bytes_read", "bytes_written", "double_writes", "flash_read_calls",
+                  "flash_read_time_us", "flash_write_calls", "flash_write_time_us",
+                  "flash_erase_calls", "flash_erase_time_us"),
+    "flash_sim_thresholds": ("max_write_calls", "max_erase_calls", "max_len"),
+    "none": (),
+}
+"""What increments a statistics group's counters -> the fields it knows, in Zephyr's order:
+``smp_svr`` the sample's main loop, ``flash_sim`` and ``flash_sim_thresholds`` the native_sim
+flash simulator driver (``drivers/flash/flash_simulator.c``), ``none`` counters nothing
+increments (any field names)."""
+
+STATS_UNITS_MAX = 256
+"""``STATS_PAGE_COUNT_THRESHOLD``: the flash simulator tracks at most this many erase units."""
+
+
+@dataclass(frozen=True)
+class StatsGroup:
+    """A statistics group the firmware registers (``STATS_INIT_AND_REG``)."""
+
+    name: str
+    """Registered name, as stat list shows it (``smp_svr_stats``)."""
+    kind: str = "none"
+    """What increments the counters: a key of :data:`STATS_KINDS`."""
+    fields: tuple[str, ...] = ()
+    """Field names in declaration order; empty means every field the source knows."""
+    units: int = 0
+    """Kind ``flash_sim`` only: per-unit fields ``erase_cycles_unit<N>`` then ``dirty_read_unit<N>``
+    for the first N erase units (``FLASH_SIMULATOR_STAT_PAGE_COUNT``)."""
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Every field in walk order, per-unit fields included."""
+        names = self.fields or STATS_KINDS.get(self.kind, ())
+        units = tuple(f"erase_cycles_unit{i}" for i in range(self.units)) + tuple(
+            f"dirty_read_unit{i}" for i in range(self.units))
+        return tuple(names) + units
+
+
+@dataclass(frozen=True)
+class SettingsKey:
+    """One key of a settings handler (``<handler>/<key>``)."""
+
+    name: str
+    """Key below the handler's subtree."""
+    max_size: int = 32
+    """Largest value ``h_set`` accepts; a longer one is refused with -EINVAL."""
+    default: str = ""
+    """Value (UTF-8 text) before anything is loaded from storage."""
+
+
+@dataclass(frozen=True)
+class SettingsHandler:
+    """An application's settings handler (``SETTINGS_STATIC_HANDLER_DEFINE``)."""
+
+    name: str
+    """Subtree it serves (``app``, or nested such as ``app/net``)."""
+    keys: tuple[SettingsKey, ...] = ()
+    """Keys it knows."""
+    read: bool = True
+    """``h_get`` present; without it reads are READ_NOT_SUPPORTED."""
+    write: bool = True
+    """``h_set`` present; without it writes are WRITE_NOT_SUPPORTED and nothing loads."""
+    delete: bool = True
+    """Deleting its keys is allowed; false makes the settings access hook refuse it with
+    DELETE_NOT_SUPPORTED."""
+    export: bool = True
+    """``h_export`` present: settings save stores its values."""
+
+
+@dataclass(frozen=True)
+class SettingsConfig:
+    """The settings subsystem and the settings group's Kconfig."""
+
+    partition: str = ""
+    """Flash partition holding the settings log; empty: no storage backend (save and delete
+    fail as on smp_svr's builds, whose settings have no backend)."""
+    handlers: tuple[SettingsHandler, ...] = ()
+    """Handlers the application registers; none on smp_svr."""
+    name_len: int = 32
+    """``MCUMGR_GRP_SETTINGS_NAME_LEN``: names this long or longer are KEY_TOO_LONG."""
+    value_len: int = 32
+    """``MCUMGR_GRP_SETTINGS_VALUE_LEN``: the most a read returns."""
+    load_at_boot: bool = True
+    """The application calls ``settings_load()`` in main."""
+
+
 HASH_TYPES = ("crc32", "sha256")
 """Hash and checksum types the fs group can build in, in registration order."""
 
@@ -372,6 +460,10 @@ class Firmware:
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
     """Application log lines after the Zephyr banner."""
+    stats: tuple[StatsGroup, ...] = (StatsGroup("smp_svr_stats", "smp_svr"),)
+    """Statistics groups in registration order (stat list, the shell's ``stats list``)."""
+    settings: SettingsConfig = field(default_factory=SettingsConfig)
+    """The settings store and its handlers."""
 
 
 @dataclass(frozen=True)
@@ -518,6 +610,8 @@ def _check_groups(profile: Profile) -> None:
         raise ConfigError("firmware.buf_size must be at least 16")
     _check_serial(profile.firmware.serial)
     _check_fs(profile)
+    _check_stats(profile.firmware.stats)
+    _check_settings(profile)
 
 
 def _check_fs(profile: Profile) -> None:
@@ -567,6 +661,51 @@ def _check_serial(serial: Serial) -> None:
         raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
     if serial.input_timeout_ms < 0:
         raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
+
+
+def _check_stats(groups: tuple[StatsGroup, ...]) -> None:
+    names = [g.name for g in groups]
+    for group in groups:
+        where = f"firmware.stats[{names.index(group.name)}]"
+        if not group.name:
+            raise ConfigError(f"{where}.name must not be empty")
+        if names.count(group.name) > 1:
+            raise ConfigError(f"{where}: statistics group {group.name!r} is registered twice")
+        known = STATS_KINDS.get(group.kind)
+        if known is None:
+            raise ConfigError(f"{where}.kind must be one of "
+                              f"{', '.join(map(repr, STATS_KINDS))}, not {group.kind!r}")
+        unknown = [f for f in group.fields if known and f not in known]
+        if unknown:
+            raise ConfigError(f"{where}.fields: {', '.join(unknown)} not counted by kind "
+                              f"{group.kind!r}; known: {', '.join(known)}")
+        if len(set(group.field_names)) != len(group.field_names):
+            raise ConfigError(f"{where}.fields: a field is named twice")
+        if group.units and group.kind != "flash_sim":
+            raise ConfigError(f"{where}.units is for the 'flash_sim' kind only")
+        if not 0 <= group.units <= STATS_UNITS_MAX:
+            raise ConfigError(f"{where}.units must be 0 to {STATS_UNITS_MAX}")
+
+
+def _check_settings(profile: Profile) -> None:
+    cfg = profile.firmware.settings
+    if cfg.partition and cfg.partition not in {p.name for p in profile.board.partitions}:
+        raise ConfigError(f"firmware.settings.partition: the board has no partition "
+                          f"{cfg.partition!r}")
+    if cfg.name_len < 1 or cfg.value_len < 1:
+        raise ConfigError("firmware.settings.name_len and value_len must be at least 1")
+    seen: set[str] = set()
+    for index, handler in enumerate(cfg.handlers):
+        where = f"firmware.settings.handlers[{index}]"
+        if not handler.name or handler.name in seen:
+            raise ConfigError(f"{where}.name must be non-empty and unique")
+        seen.add(handler.name)
+        keys = [k.name for k in handler.keys]
+        if len(set(keys)) != len(keys) or "" in keys:
+            raise ConfigError(f"{where}.keys: key names must be non-empty and unique")
+        for key in handler.keys:
+            if key.max_size < 0 or len(key.default.encode()) > key.max_size:
+                raise ConfigError(f"{where}.keys.{key.name}: the default must fit max_size")
 
 
 def load_profile(ref: str | Path) -> Profile:

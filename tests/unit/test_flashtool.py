@@ -27,7 +27,8 @@ def test_a_new_flash_file_gets_the_factory_image_and_info_shows_it(
     assert main(flash_cmd("info", "--flash", str(flash))) == 0
     out = capsys.readouterr().out
     assert "slot0    0x0000c000   0x76000 bytes" in out
-    assert "storage  0x000f8000    0x8000 bytes  (erased)" in out
+    assert "storage  0x000f8000    0x6000 bytes  (erased)" in out
+    assert "settings 0x000fe000    0x2000 bytes  (erased)" in out
     assert "slot 0: version 1.0.0" in out  # factory-provisioned
     assert "flags: bootable confirmed active" in out
     assert "slot 1: version 1.1.0, 33472 bytes" in out

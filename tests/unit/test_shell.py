@@ -173,7 +173,7 @@ def test_help_lists_root_commands_sorted(native: Device) -> None:
     big = _device(_with_shell("native_sim_udp", dummy_buf_size=2048))
     names = re.findall(r"\r\n  (\w+) +: ", execute(big, ["help"])[0])
     assert names == ["clear", "date", "device", "help", "history", "kernel", "rem", "resize",
-                     "retval", "shell"]
+                     "retval", "shell", "stats"]
 
 
 def test_board_decides_date_and_mcuboot() -> None:
@@ -190,21 +190,24 @@ def test_profile_can_list_the_commands() -> None:
         root_commands(_with_shell("native_sim_udp", commands=("nosuch",)))
 
 
-def test_registered_command_joins_its_groups_builds() -> None:
-    def stats(shell: Shell, argv: list[str]) -> int:
-        shell.print("stats!")
+def test_stats_command_joins_the_stat_groups_builds() -> None:
+    assert "stats" in [c.syntax for c in root_commands(load_profile("native_sim_udp"))]
+    assert "stats" in [c.syntax for c in root_commands(load_profile("qemu_cortex_m0_img"))]
+    nostat = dataclasses.replace(load_profile("native_sim_udp"), firmware=dataclasses.replace(
+        load_profile("native_sim_udp").firmware, groups={"os": ("echo",)}))
+    assert "stats" not in [c.syntax for c in root_commands(nostat)]
+
+
+def test_registered_command_joins_the_shell() -> None:
+    def hello(shell: Shell, argv: list[str]) -> int:
+        shell.print("hello!")
         return 0
-    register_root(Command("stats", "Stats commands", stats))
+    register_root(Command("hello", "Says hello", hello))
     try:
-        device = _device()  # native_sim_udp has the stat group
-        assert execute(device, ["stats"]) == ("\r\nstats!\r\n", 0)
-        shell_only = [c.syntax for c in root_commands(load_profile("qemu_cortex_m0_img"))]
-        assert "stats" in shell_only  # qemu build has stat too
-        nostat = dataclasses.replace(load_profile("native_sim_udp"), firmware=dataclasses.replace(
-            load_profile("native_sim_udp").firmware, groups={"os": ("echo",)}))
-        assert "stats" not in [c.syntax for c in root_commands(nostat)]
+        prof = _with_shell("native_sim_udp", commands=("hello", "help"))
+        assert execute(_device(prof), ["hello"]) == ("\r\nhello!\r\n", 0)
     finally:
-        del ROOT_COMMANDS["stats"]
+        del ROOT_COMMANDS["hello"]
 
 
 def test_retval_and_history(native: Device) -> None:

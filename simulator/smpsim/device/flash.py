@@ -96,6 +96,14 @@ class NorFlash:
         """Write operations since start (flash statistics)."""
         self.bytes_written = 0
         """Bytes programmed since start."""
+        self.erase_calls = 0
+        """Erase operations since start (one may cover several sectors)."""
+        self.reads = 0
+        """Read calls since start."""
+        self.bytes_read = 0
+        """Bytes read since start."""
+        self.sector_erases = [0] * len(self.sectors)
+        """Erase count of each sector since start, by sector index (wear)."""
         self._cut_at: int | None = None
         self._fd: int | None = None
         self._mem: mmap.mmap | bytearray
@@ -155,6 +163,8 @@ class NorFlash:
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset``; reads are free and never interrupted."""
         self._check_bounds(offset, length)
+        self.reads += 1
+        self.bytes_read += length
         return bytes(self._mem[offset:offset + length])
 
     def is_erased(self, offset: int, length: int) -> bool:
@@ -171,6 +181,10 @@ class NorFlash:
         self._clock.spend(sum(s.erase_s for s in sectors))
         self._mem[offset:offset + length] = bytes([ERASED]) * length
         self.erases += len(sectors)
+        self.erase_calls += 1
+        first = bisect.bisect_left(self._starts, offset)
+        for index in range(first, first + len(sectors)):
+            self.sector_erases[index] += 1
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""

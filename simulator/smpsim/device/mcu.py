@@ -20,6 +20,8 @@ from smpsim.device.mcuboot.builtin import factory_image, key_pem
 from smpsim.device.mcuboot.image import AppBehaviour, KeyRing
 from smpsim.device.partitions import PartitionTable
 from smpsim.device.rtc import Rtc
+from smpsim.device.settings import Settings
+from smpsim.device.stats import Stats
 
 CRASH_RESET_S = 0.01
 """From a fatal error to the reset (``CONFIG_RESET_ON_FATAL_ERROR``)."""
@@ -55,6 +57,10 @@ class Device:
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
         self.fs = Vfs(self.console, self.clock)
         """The file system (littlefs on the storage partition, mounted at every boot)."""
+        self.stats = Stats(self)
+        """Statistics groups (RAM counters, zeroed when the application starts)."""
+        self.settings = Settings(self)
+        """The settings subsystem and its storage in flash."""
         self.ram: dict[str, Any] = {}
         """The application's RAM: state handlers keep between requests, lost at every reset."""
         self.running = False
@@ -122,6 +128,7 @@ class Device:
                 return BootOutcome(False, None, result.message)
             if result.image is not None:
                 self.app = result.image.app
+        self.stats.reset()  # the application's RAM counters start here, after MCUboot's work
         self.clock.spend(self.profile.board.boot_time_ms / 1000)
         self.booted_at = self.console.booted_at = self.clock.now()
         self.console.print(f"*** Booting Zephyr OS build {self.build_version} ***")
@@ -137,6 +144,7 @@ class Device:
         if self.app.confirm and self.dfu is not None:
             self.dfu.set_confirmed(0)
             self.console.log("inf", "smp_sample", "Image confirmed")
+        self.settings.boot()
         self.running = True
         return BootOutcome(True)
 

@@ -222,4 +222,4 @@ register_root(Command("shell", "Useful, not Unix-like shell commands.", subcmds=
 )))
 
 # Modules that register more root commands; imported last so they can import this one.
-from smpsim.device import shell_board, shell_fs, shell_kernel  # noqa: E402, F401
+from smpsim.device import shell_board, shell_fs, shell_kernel, shell_stats  # noqa: E402, F401
