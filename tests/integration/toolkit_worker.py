@@ -28,14 +28,19 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if hasattr(value, "__next__"):  # enum_iter_group_ids: an iterator
+        return [plain(v) for v in value]
     return {name: plain(getattr(value, name)) for name in dir(value)
             if not name.startswith("_") and not callable(getattr(value, name))}
 
 
 def call(client: MCUmgrClient, method: str, args: list[Any]) -> Any:
-    """Call one client method; ``os_set_datetime`` takes ISO text here."""
+    """Call one client method; ``os_set_datetime`` takes ISO text here, ``settings_write``
+    hex."""
     if method == "os_set_datetime":
         args = [datetime.datetime.fromisoformat(args[0])]
+    if method == "settings_write":  # the value travels as hex text
+        args = [args[0], bytes.fromhex(args[1])]
     return getattr(client, method)(*args)
 
 
