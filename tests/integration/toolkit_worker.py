@@ -30,6 +30,9 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if hasattr(value, "__next__"):  # enum_iter_group_ids: an iterator
         return [plain(v) for v in value]
+    kind = type(value)
+    if any(isinstance(getattr(kind, n), kind) for n in dir(kind) if not n.startswith("_")):
+        return str(value)  # an enum (FileChecksumDataFormat): its variants are of its type
     return {name: plain(getattr(value, name)) for name in dir(value)
             if not name.startswith("_") and not callable(getattr(value, name))}
 
@@ -40,6 +43,8 @@ def call(client: MCUmgrClient, method: str, args: list[Any]) -> Any:
     if method == "os_set_datetime":
         args = [datetime.datetime.fromisoformat(args[0])]
     if method == "settings_write":  # the value travels as hex text
+        args = [args[0], bytes.fromhex(args[1])]
+    if method == "fs_file_upload":  # the content travels as hex text
         args = [args[0], bytes.fromhex(args[1])]
     return getattr(client, method)(*args)
 
