@@ -624,7 +624,7 @@ def _check_fs(profile: Profile) -> None:
     if "storage" not in {p.name for p in profile.board.partitions}:
         raise ConfigError("firmware.groups.fs: littlefs needs a 'storage' partition "
                           "(or set firmware.fs.mount_point = '' for no file system)")
-    if getattr(getattr(profile.firmware, "settings", None), "partition", "") == "storage":
+    if profile.firmware.settings.partition == "storage":
         raise ConfigError("firmware.settings.partition: 'storage' holds littlefs")
     sizes = (fs.read_size, fs.prog_size, fs.cache_size, fs.lookahead_size)
     if min(sizes) < 1 or fs.cache_size % fs.read_size or fs.cache_size % fs.prog_size \
@@ -641,6 +641,8 @@ def _check_fs(profile: Profile) -> None:
     if unknown:
         raise ConfigError(f"firmware.fs.hash_types: unknown {', '.join(unknown)}; "
                           f"known: {', '.join(HASH_TYPES)}")
+    if not fs.hash_types and "hash" in profile.firmware.groups["fs"]:
+        raise ConfigError("firmware.fs.hash_types: the hash command needs at least one type")
     files = [f.path for f in fs.files] + ([fs.log.path] if fs.log else [])
     for path in files:
         if not path.startswith(mount + "/") or len(path) <= len(mount) + 1:

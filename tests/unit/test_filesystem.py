@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smpsim.config import FsFile, FsLog, load_profile
+from smpsim.config import FsFile, FsLog, _check_groups, load_profile
 from smpsim.device import fs_app
 from smpsim.device.filesystem import (
     EFAULT,
@@ -319,22 +319,24 @@ def test_profile_checks() -> None:
     base = load_profile("native_sim_udp")
 
     def check(**fs: object) -> None:
-        from smpsim.config import _check_groups
         fw = dataclasses.replace(base.firmware, fs=dataclasses.replace(base.firmware.fs, **fs))
         _check_groups(dataclasses.replace(base, firmware=fw))
 
     for bad in ({"mount_point": "lfs1"}, {"mount_point": "/a/b"}, {"cache_size": 40},
                 {"lookahead_size": 12}, {"prog_size": 0}, {"hash_types": ("md5",)},
-                {"path_len": 0}, {"files": (FsFile("/other/x"),)},
+                {"path_len": 0}, {"files": (FsFile("/other/x"),)}, {"hash_types": ()},
                 {"log": FsLog("/lfs1/l", interval_s=-1)}):
         with pytest.raises(ConfigError):
             check(**bad)
     check(mount_point="")  # no file system: nothing else is checked
+    settings = dataclasses.replace(base.firmware.settings, partition="storage")
+    with pytest.raises(ConfigError, match="holds littlefs"):
+        _check_groups(dataclasses.replace(base, firmware=dataclasses.replace(
+            base.firmware, settings=settings)))
     no_storage = dataclasses.replace(base, board=dataclasses.replace(base.board, partitions=()))
-    from smpsim.config import _check_groups
     with pytest.raises(ConfigError, match="storage"):
         _check_groups(no_storage)
+    tiny = dataclasses.replace(base.board.partitions[0], size=0x1000)
     with pytest.raises(ConfigError, match="need 2"):
         Device(dataclasses.replace(base, board=dataclasses.replace(
-            base.board, partitions=(dataclasses.replace(base.board.partitions[0],
-                                                        size=0x1000),)))).boot()
+            base.board, partitions=(tiny,)))).boot()
