@@ -7,7 +7,9 @@ reaches its length, on close (8/4), when another transfer starts, or after
 on the storage partition (:mod:`smpsim.device.filesystem`), so its answers (stale sizes of an
 open file, disk full, paths) are littlefs's and Zephyr VFS's own.
 
-Not modelled: the lock taken per transport (``ctxt->smpt``): every transport is one here, so a
+The idle close is lived lazily: it happens, at its due time, before the next file system call
+(so a power cut while idle loses what a real board would have committed meanwhile). Not
+modelled: the lock taken per transport (``ctxt->smpt``): every transport is one here, so a
 transfer is not reset when another transport touches the file.
 """
 
