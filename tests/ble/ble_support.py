@@ -1,0 +1,92 @@
+"""Clients of the BLE tests: smpclient's BLE transport, and a raw bleak link for the writes and
+notifications smpclient would never send or would hide."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from bleak import BleakClient, BleakScanner
+from smpclient import SMPClient
+from smpclient.transport.ble import SMPBLETransport
+
+from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID
+
+from .mockbus import PERIPHERAL
+
+T = TypeVar("T")
+SCAN_TIMEOUT_S = 5.0
+
+
+def smp_ble_session(body: Callable[[SMPClient, SMPBLETransport], Awaitable[T]],
+                    timeout_s: float = 5.0) -> T:
+    """Connect smpclient over BLE to the board on hci0 (it reads MCUmgr params first), run
+    ``body(client, transport)``, disconnect."""
+    async def main() -> T:
+        transport = SMPBLETransport()
+        async with SMPClient(transport, PERIPHERAL, timeout_s=timeout_s) as client:
+            return await body(client, transport)
+    return asyncio.run(main())
+
+
+class RawLink:
+    """A bleak connection to the SMP characteristic: writes exactly as given, and every
+    notification as it came."""
+
+    def __init__(self, client: BleakClient) -> None:
+        self.client = client
+        self.notifications: list[bytes] = []
+        self._arrived = asyncio.Event()
+
+    def _on_notify(self, _: Any, data: bytearray) -> None:
+        self.notifications.append(bytes(data))
+        self._arrived.set()
+
+    async def write(self, *pieces: bytes) -> None:
+        """Write commands (without response), one per piece."""
+        for piece in pieces:
+            await self.client.write_gatt_char(SMP_CHARACTERISTIC_UUID, piece, response=False)
+
+    async def frame(self, timeout_s: float = 2.0) -> bytes:
+        """The next response, joined from notifications by its header length (as clients do)."""
+        deadline = time.monotonic() + timeout_s
+        buffer = b""
+        while True:
+            while self.notifications:
+                buffer += self.notifications.pop(0)
+            if len(buffer) >= 8 and len(buffer) >= 8 + int.from_bytes(buffer[2:4], "big"):
+                return buffer
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete response in {timeout_s} s (have {buffer!r})")
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+
+    async def silence(self, seconds: float = 0.3) -> list[bytes]:
+        """Wait ``seconds``; returns the notifications that came meanwhile (none, hopefully)."""
+        await asyncio.sleep(seconds)
+        got, self.notifications = self.notifications, []
+        return got
+
+
+@contextlib.asynccontextmanager
+async def raw_link(notify: bool = True) -> AsyncIterator[RawLink]:
+    """Scan for the board, connect from hci1, turn notifications on."""
+    device = await BleakScanner.find_device_by_address(PERIPHERAL, timeout=SCAN_TIMEOUT_S)
+    assert device is not None, f"{PERIPHERAL} not found"
+    async with BleakClient(device) as client:
+        link = RawLink(client)
+        if notify:
+            await client.start_notify(SMP_CHARACTERISTIC_UUID, link._on_notify)
+        yield link
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine in a new loop (each test gets its own bleak bus connection)."""
+    async def main() -> T:
+        return await coro
+    return asyncio.run(main())
