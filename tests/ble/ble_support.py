@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import cbor2
 from bleak import BleakClient, BleakScanner
 from smpclient import SMPClient
 from smpclient.transport.ble import SMPBLETransport
@@ -19,6 +21,26 @@ from .mockbus import PERIPHERAL
 
 T = TypeVar("T")
 SCAN_TIMEOUT_S = 5.0
+WRITE = 2
+_HEADER = struct.Struct(">BBHHBB")
+
+
+def smp_frame(op: int, group: int, cmd: int, seq: int, body: Any) -> bytes:
+    """One SMP v2 frame: header + CBOR body."""
+    payload = cbor2.dumps(body)
+    return _HEADER.pack(op | 1 << 3, 0, len(payload), group, seq, cmd) + payload
+
+
+def echo_frame(seq: int, text: str) -> bytes:
+    """An os echo request."""
+    return smp_frame(WRITE, 0, 0, seq, {"d": text})
+
+
+def parse_frame(frame: bytes) -> tuple[dict[str, int], Any]:
+    """(header fields, decoded body) of one whole response frame."""
+    _byte0, _flags, length, group, seq, cmd = _HEADER.unpack_from(frame)
+    assert len(frame) == 8 + length, f"frame of {len(frame)} B, header says {8 + length}"
+    return {"group": group, "seq": seq, "cmd": cmd}, cbor2.loads(frame[8:])
 
 
 def smp_ble_session(body: Callable[[SMPClient, SMPBLETransport], Awaitable[T]],
@@ -39,10 +61,14 @@ class RawLink:
     def __init__(self, client: BleakClient) -> None:
         self.client = client
         self.notifications: list[bytes] = []
+        """Notifications not yet taken by :meth:`frame` or :meth:`silence`."""
+        self.notifications_seen: list[bytes] = []
+        """Every notification, as it came."""
         self._arrived = asyncio.Event()
 
     def _on_notify(self, _: Any, data: bytearray) -> None:
         self.notifications.append(bytes(data))
+        self.notifications_seen.append(bytes(data))
         self._arrived.set()
 
     async def write(self, *pieces: bytes) -> None:
@@ -83,6 +109,15 @@ async def raw_link(notify: bool = True) -> AsyncIterator[RawLink]:
         if notify:
             await client.start_notify(SMP_CHARACTERISTIC_UUID, link._on_notify)
         yield link
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll until ``predicate()`` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.005)
 
 
 def run(coro: Awaitable[T]) -> T:

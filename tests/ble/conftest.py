@@ -52,7 +52,8 @@ def ble_profile(tmp_path: Path, name: str = "board", **ble: Any) -> Path:
     """A profile file: the default board with ``[firmware.ble]`` keys changed."""
     lines = ['extends = "nrf52840dk"', "[firmware.ble]"]
     for key, value in ble.items():
-        lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value!r}")
+        text = str(value).lower() if isinstance(value, bool) else repr(value)
+        lines.append(f"{key} = {text}")
     path = tmp_path / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -15,13 +15,13 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   BlueZ's ``mtu`` option with each write, or the one in ``AcquireWrite`` (which smpclient and
   smpmgr call to learn the MTU, and which BlueZoo passes to the server).
 * **Reset**: when the device goes down (os reset, a crash, the watchdog, a power cut) the
-  board's radio goes with it. The endpoint disconnects every connected central from the adapter
-  side (``Device1.Disconnect`` on the adapter's device objects: on BlueZ this drops the LE link,
-  and the central sees ``Connected`` turn false, as when a board resets), then unregisters the
-  advertisement and the GATT application, so the board is neither visible nor connectable while
-  it boots. When it is up again it registers both again and can be found and connected to.
-  A supervision timeout would only add the central's timeout (0.42 s with smp_svr's
-  conn-param control) before the same disconnect.
+  board's radio goes with it. The endpoint unregisters the advertisement and the GATT
+  application, so the board is neither seen nor served while it boots, and disconnects every
+  connected central from the adapter side (``Device1.Disconnect`` on the adapter's device
+  objects: on BlueZ this drops the LE link, and the central sees ``Connected`` turn false, as
+  when a board resets). When the board is up again both are registered again, and it can be
+  found and connected to. (A real central notices a dead peripheral by its supervision timeout:
+  0.42 s with smp_svr's conn-param control; the drop here is at once.)
 * **Link model**: at a time scale above 0, writes and notifications travel at the speed of the
   profile's link (:class:`LinkModel`): connection events every ``conn_interval_ms``, each with
   room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
@@ -347,12 +347,14 @@ class BleEndpoint:
                 log.warning("BLE: %s while going down", exc)
 
     async def _withdraw(self) -> None:
+        # The radio goes silent at once: the advertisement and the GATT service first, so that
+        # a central which notices the drop and rescans does not find the board still there.
         if not self._registered:
             return
-        await self.disconnect_centrals()
         self._registered = False
         await self._server.stop()
         log.info("BLE: %s stopped advertising", self.adapter)
+        await self.disconnect_centrals()
 
     async def disconnect_centrals(self) -> int:
         """Drop the link to every connected central (``Device1.Disconnect`` from this side);
