@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import cbor2
@@ -20,6 +24,8 @@ from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID
 from .mockbus import PERIPHERAL
 
 T = TypeVar("T")
+KEY = Path(__file__).resolve().parents[2] / "flash_images" / "keys" / \
+    "insecure-test-ecdsa-p256.pem"
 SCAN_TIMEOUT_S = 5.0
 WRITE = 2
 _HEADER = struct.Struct(">BBHHBB")
@@ -41,6 +47,20 @@ def parse_frame(frame: bytes) -> tuple[dict[str, int], Any]:
     _byte0, _flags, length, group, seq, cmd = _HEADER.unpack_from(frame)
     assert len(frame) == 8 + length, f"frame of {len(frame)} B, header says {8 + length}"
     return {"group": group, "seq": seq, "cmd": cmd}, cbor2.loads(frame[8:])
+
+
+def signed_image(tmp_path: Path, size: int) -> Path:
+    """An application image of about ``size`` bytes for the default board, signed with the
+    insecure ECDSA P-256 key it trusts (imgtool's own command line)."""
+    raw = tmp_path / "app.bin"
+    body = hashlib.shake_256(b"smpsim ble upload").digest(size - 0x200)
+    raw.write_bytes(bytes(0x200) + body)
+    signed = tmp_path / "app-signed.bin"
+    subprocess.run(
+        [sys.executable, "-m", "imgtool.main", "sign", "--key", str(KEY), "--header-size", "0x200",
+         "--align", "4", "--version", "1.2.3", "--slot-size", "0x76000", str(raw), str(signed)],
+        check=True, capture_output=True, timeout=60)
+    return signed
 
 
 def smp_ble_session(body: Callable[[SMPClient, SMPBLETransport], Awaitable[T]],

@@ -122,26 +122,45 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 @contextlib.contextmanager
-def start() -> Iterator[MockBus]:
-    """Run the bus and BlueZoo for the duration of the ``with`` block."""
+def bare_bus() -> Iterator[str]:
+    """A private bus with nobody on it (no BlueZ): yields its address."""
+    folder = Path(tempfile.mkdtemp(prefix="smpsim-bus-"))
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        daemon, address = _daemon(folder)
+        yield address
+    finally:
+        _stop(daemon)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _daemon(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     daemon_exe = shutil.which("dbus-daemon")
     if daemon_exe is None:
         raise MockBusError("dbus-daemon is missing: the BLE tests need Debian's dbus package "
                            "(apt-get install dbus; `make test` installs it)")
-    folder = Path(tempfile.mkdtemp(prefix="smpsim-ble-"))
     config = folder / "bus.conf"
     config.write_text(_CONFIG.format(socket=folder / "bus"), encoding="utf-8")
+    daemon = subprocess.Popen(
+        [daemon_exe, f"--config-file={config}", "--nofork", "--nopidfile", "--print-address=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert daemon.stdout is not None and daemon.stderr is not None
+    address = daemon.stdout.readline().decode().strip()
+    if not address:
+        error = daemon.stderr.read().decode()
+        _stop(daemon)
+        raise MockBusError(f"dbus-daemon did not start: {error}")
+    return daemon, address
+
+
+@contextlib.contextmanager
+def start() -> Iterator[MockBus]:
+    """Run the bus and BlueZoo for the duration of the ``with`` block."""
+    folder = Path(tempfile.mkdtemp(prefix="smpsim-ble-"))
     daemon: subprocess.Popen[bytes] | None = None
     zoo: subprocess.Popen[bytes] | None = None
     try:
-        daemon = subprocess.Popen(
-            [daemon_exe, f"--config-file={config}", "--nofork", "--nopidfile",
-             "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert daemon.stdout is not None
-        address = daemon.stdout.readline().decode().strip()
-        if not address:
-            assert daemon.stderr is not None
-            raise MockBusError(f"dbus-daemon did not start: {daemon.stderr.read().decode()}")
+        daemon, address = _daemon(folder)
         log = folder / "bluezoo.log"
         with log.open("wb") as out:
             zoo = subprocess.Popen(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +21,9 @@ from smpclient.transport.ble import SMPBLETransport
 from smpsim.device.mcu import Device
 from smpsim.pytest_plugin import EmulatedDevice
 
-from .ble_support import SCAN_TIMEOUT_S, smp_ble_session
+from .ble_support import SCAN_TIMEOUT_S, signed_image, smp_ble_session
 from .mockbus import PERIPHERAL
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = ROOT / "flash_images" / "keys" / "insecure-test-ecdsa-p256.pem"
 IMAGE_SIZE = 200 * 1024
 
 
@@ -46,20 +42,6 @@ def test_echo_params_and_mtu(ble_board: Callable[..., EmulatedDevice]) -> None:
     assert mtu == 495
     endpoint = board.ble_endpoint()
     assert endpoint.writes >= 2 and endpoint.notifications >= 2
-
-
-def signed_image(tmp_path: Path, size: int) -> Path:
-    """An application image of about ``size`` bytes for the default board, signed with the
-    insecure ECDSA P-256 key it trusts (imgtool's own command line)."""
-    raw = tmp_path / "app.bin"
-    body = hashlib.shake_256(b"smpsim ble upload").digest(size - 0x200)
-    raw.write_bytes(bytes(0x200) + body)
-    signed = tmp_path / "app-signed.bin"
-    subprocess.run(
-        [sys.executable, "-m", "imgtool.main", "sign", "--key", str(KEY), "--header-size", "0x200",
-         "--align", "4", "--version", "1.2.3", "--slot-size", "0x76000", str(raw), str(signed)],
-        check=True, capture_output=True, timeout=60)
-    return signed
 
 
 def slot1(device: Device, length: int) -> bytes:

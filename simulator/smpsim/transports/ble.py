@@ -38,11 +38,13 @@ The bless workarounds are in :mod:`smpsim.transports.ble_bless`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
 import socket
-from collections.abc import Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bless.backends.attribute import GATTAttributePermissions
@@ -191,6 +193,8 @@ class BleEndpoint:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sockets: list[socket.socket] = []
+        self._rx: deque[Callable[[], None]] = deque()
+        self._tx: deque[Callable[[], None]] = deque()
         self._discoverable: tuple[bool, int] | None = None
         self._watching = False
 
@@ -458,7 +462,7 @@ class BleEndpoint:
             self._arrive(value, session)
             return
         at = self.link.book("rx", self._loop.time(), len(value))
-        self._loop.call_at(at, self._arrive, value, session)
+        self._later(self._rx, at, lambda: self._arrive(value, session))
 
     def _arrive(self, value: bytes, session: int) -> None:
         """A write has crossed the link."""
@@ -481,7 +485,18 @@ class BleEndpoint:
                 self._notify(chunk, session)
             else:
                 at = self.link.book("tx", self._loop.time(), len(chunk))
-                self._loop.call_at(at, self._notify, chunk, session)
+                self._later(self._tx, at, functools.partial(self._notify, chunk, session))
+
+    def _later(self, pipe: deque[Callable[[], None]], at: float,
+               action: Callable[[], None]) -> None:
+        # asyncio runs timers due at the same moment in no set order, and several PDUs cross
+        # in one connection event: each timer runs the oldest action of its direction instead.
+        pipe.append(action)
+        self._loop.call_at(at, self._run_oldest, pipe)
+
+    @staticmethod
+    def _run_oldest(pipe: deque[Callable[[], None]]) -> None:
+        pipe.popleft()()
 
     def _notify(self, chunk: bytes, session: int) -> None:
         if session != self._session or self._closed:
