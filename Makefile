@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench images clean
+.PHONY: run test lint bench bench-ble images clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -34,6 +34,9 @@ images: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
+
+bench-ble: $(STAMP)
+	$(BIN)/python bench/bench_ble.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

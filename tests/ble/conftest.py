@@ -48,12 +48,12 @@ def ble_board(ble_bus: mockbus.MockBus, smp_device_factory: Callable[..., Emulat
     return make
 
 
-def ble_profile(tmp_path: Path, name: str = "board", **ble: Any) -> Path:
+def ble_profile(tmp_path: Path, **ble: Any) -> Path:
     """A profile file: the default board with ``[firmware.ble]`` keys changed."""
     lines = ['extends = "nrf52840dk"', "[firmware.ble]"]
     for key, value in ble.items():
         text = str(value).lower() if isinstance(value, bool) else repr(value)
         lines.append(f"{key} = {text}")
-    path = tmp_path / f"{name}.toml"
+    path = tmp_path / "board.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -175,3 +176,19 @@ def start() -> Iterator[MockBus]:
         _stop(zoo)
         _stop(daemon)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    """``python -m tests.ble.mockbus``: run the mock until Ctrl-C, for trying BLE by hand."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the bus and BlueZoo too
+    with start() as bus:
+        print(f"export DBUS_SYSTEM_BUS_ADDRESS='{bus.address}'", flush=True)
+        print(f"# hci0 {PERIPHERAL} is for smpsim run --ble; clients use hci1 {CENTRAL}",
+              flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

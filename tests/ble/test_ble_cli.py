@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from bless.backends.bluezdbus.server import BlessServerBlueZDBus
 from dbus_fast import BusType, Message
 from dbus_fast.aio import MessageBus
+from dbus_next.errors import DBusError
+
+from smpsim.errors import ConfigError
+from smpsim.pytest_plugin import EmulatedDevice
 
 from . import mockbus
 from .mockbus import PERIPHERAL
@@ -135,3 +141,17 @@ def test_adapter_without_ble() -> None:
     result = run_smpsim("--adapter", "hci1")
     assert result.returncode == 2
     assert "--adapter names the adapter of --ble, which is not given" in result.stderr
+
+
+def test_bluez_refuses_the_service(ble_bus: mockbus.MockBus,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """BlueZ may refuse the advertisement (kevincar/bless#130 on some adapters): starting
+    fails with BlueZ's reason, and the adapter is left as it was."""
+    async def refuse(self: object, **kwargs: object) -> bool:
+        raise DBusError("org.bluez.Error.Failed", "Failed to register advertisement")
+    monkeypatch.setattr(BlessServerBlueZDBus, "start", refuse)
+    with pytest.raises(ConfigError) as info:
+        EmulatedDevice(ble_adapter="hci0").start()
+    assert str(info.value) == ("BlueZ refused the SMP service on hci0: DBusError: "
+                               "Failed to register advertisement")
+    assert adapter_property("Discoverable") is False

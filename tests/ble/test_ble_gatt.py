@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bleak import BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 from dbus_fast import Message, Variant
 from smpclient import SMPClient
 from smpclient.generics import success
@@ -18,9 +21,10 @@ from smpclient.requests.os_management import EchoWrite
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.pytest_plugin import EmulatedDevice
-from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID
+from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID
 
 from .ble_support import (
+    SCAN_TIMEOUT_S,
     WRITE,
     RawLink,
     echo_frame,
@@ -32,6 +36,7 @@ from .ble_support import (
     wait_until,
 )
 from .conftest import ble_profile
+from .mockbus import PERIPHERAL
 
 # Echo texts around every chunk boundary of the three MTUs, up to what the 2475-byte netbuf takes.
 SIZES = (0, 1, 19, 20, 21, 243, 244, 245, 494, 495, 496, 1000, 2400)
@@ -225,3 +230,27 @@ def test_without_reassembly_each_write_is_a_unit(
     whole, (header, body) = run(_with_link(main))
     assert whole == {"r": "unit"}
     assert header["seq"] == 15 and body == {"rc": 9}
+
+
+# --- advertising ----------------------------------------------------------------------------
+
+
+def test_advertises_the_profiles_name_and_the_smp_service(
+        ble_board: Callable[..., EmulatedDevice], tmp_path: Path) -> None:
+    ble_board(ble_profile(tmp_path, name="smpsim bench 7"))
+
+    async def scan() -> tuple[str, list[str]]:
+        seen: list[AdvertisementData] = []
+
+        def named(_: BLEDevice, adv: AdvertisementData) -> bool:
+            # BlueZ keeps the name it last heard for a known address: wait for the new one.
+            seen.append(adv)
+            return adv.local_name == "smpsim bench 7"
+
+        device = await BleakScanner.find_device_by_filter(named, timeout=SCAN_TIMEOUT_S)
+        assert device is not None, f"the profile's name was never advertised: {seen[-3:]}"
+        return device.address, seen[-1].service_uuids
+
+    address, uuids = run(scan())
+    assert address == PERIPHERAL
+    assert uuids == [SMP_SERVICE_UUID]

@@ -183,6 +183,8 @@ class BleEndpoint:
         """Writes received."""
         self.notifications = 0
         """Notifications sent."""
+        self.register_error: str | None = None
+        """Why BlueZ refused the service or its advertisement the last time it was offered."""
         self._session = 0
         self._loop = asyncio.get_running_loop()
         self._bus: MessageBus | None = None
@@ -214,7 +216,6 @@ class BleEndpoint:
         # StartNotify and StopNotify are the CCC writes of the central.
         server.app.StartNotify = self._start_notify
         server.app.StopNotify = self._stop_notify
-        server.read_request_func = lambda char, **kwargs: bytes(char.value)
         await server.add_new_service(SMP_SERVICE_UUID)
         await server.add_new_characteristic(
             SMP_SERVICE_UUID, SMP_CHARACTERISTIC_UUID,
@@ -289,6 +290,11 @@ class BleEndpoint:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    @property
+    def advertising(self) -> bool:
+        """The service and its advertisement are registered with BlueZ."""
+        return self._registered
+
     async def close(self) -> None:
         """Power the radio off for good: disconnect, withdraw the service, restore the adapter."""
         if self._closed:
@@ -338,8 +344,10 @@ class BleEndpoint:
             try:
                 await self._server.start()
             except Exception as exc:  # BlueZ refused: say so, keep serving the other transports
+                self.register_error = f"{type(exc).__name__}: {exc}"
                 log.error("BLE: cannot register the SMP service on %s: %s", self.adapter, exc)
                 return
+            self.register_error = None
             self._registered = True
             log.info("BLE: advertising as %r on %s", self.config.name, self.adapter)
 
@@ -411,9 +419,14 @@ class BleEndpoint:
 
     def _client_mtu(self, options: dict[str, Any]) -> None:
         stated = options.get("mtu")
-        if stated is not None:
-            mtu = int(stated.value if isinstance(stated, Variant) else stated)
-            self.mtu = max(ATT_MIN_MTU, min(self.mtu, mtu))
+        if stated is None:
+            return
+        mtu = max(ATT_MIN_MTU, min(self.mtu, int(
+            stated.value if isinstance(stated, Variant) else stated)))
+        if mtu != self.mtu:
+            log.info("BLE: the client's MTU is %d: notifications of up to %d bytes", mtu,
+                     mtu - ATT_HEADER)
+            self.mtu = mtu
 
     def _start_notify(self, _: object) -> None:
         self.subscribed = True

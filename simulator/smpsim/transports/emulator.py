@@ -101,6 +101,9 @@ class Emulator:
             await self.runner.start()
             for ble in self.ble_endpoints:
                 await ble.settled()  # advertising before the ready line
+                if ble.register_error is not None:
+                    raise ConfigError(f"BlueZ refused the SMP service on {ble.adapter}: "
+                                      f"{ble.register_error}")
         except BaseException:
             await self.stop()
             raise
