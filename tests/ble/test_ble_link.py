@@ -14,7 +14,7 @@ from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.config import Ble
 from smpsim.pytest_plugin import EmulatedDevice
-from smpsim.transports.ble import LinkModel
+from smpsim.transports.ble_link import LinkModel
 
 from .ble_support import signed_image
 from .mockbus import PERIPHERAL

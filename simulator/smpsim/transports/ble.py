@@ -23,8 +23,9 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   found and connected to. (A real central notices a dead peripheral by its supervision timeout:
   0.42 s with smp_svr's conn-param control; the drop here is at once.)
 * **Link model**: at a time scale above 0, writes and notifications travel at the speed of the
-  profile's link (:class:`LinkModel`): connection events every ``conn_interval_ms``, each with
-  room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
+  profile's link (:mod:`smpsim.transports.ble_link`): connection events every
+  ``conn_interval_ms``, each with room for ``packets_per_interval`` link-layer packets of
+  ``data_length`` bytes per direction.
   A write reaches the board at the connection event that carries its last packet; a response
   leaves in the events after the board has it ready. At time scale 0 everything is instant.
 
@@ -32,7 +33,8 @@ Not modelled: the connection parameter update itself (the interval is the one SM
 once ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL`` has asked for it), pairing and encrypted
 characteristics (smp_svr's are open), more than one central (smp_svr allows one connection).
 
-The bless workarounds are in :mod:`smpsim.transports.ble_bless`.
+The bless workarounds are in :mod:`smpsim.transports.ble_bless`, the adapter's side of BlueZ
+(checks, discoverable, connections, disconnecting) in :mod:`smpsim.transports.bluez`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
-import os
 import socket
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -50,114 +50,21 @@ from typing import Any
 from bless.backends.attribute import GATTAttributePermissions
 from bless.backends.bluezdbus.server import BlessServerBlueZDBus
 from bless.backends.characteristic import GATTCharacteristicProperties
-from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import BusType, MessageType
 from dbus_next.errors import DBusError
-from dbus_next.message import Message
 from dbus_next.signature import Variant
 
-from smpsim.config import Ble
 from smpsim.errors import ConfigError
 from smpsim.mcumgr.smp_reassembly import Reassembler
 from smpsim.transports import ble_bless
+from smpsim.transports.ble_link import ATT_HEADER, LinkModel
+from smpsim.transports.bluez import AdapterControl, address_of
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
 
 SMP_SERVICE_UUID = "8d53dc1d-1db7-4cd3-868b-8a527460aa84"
 SMP_CHARACTERISTIC_UUID = "da2e7828-fbce-4e01-ae9e-261174997c48"
-BLUEZ = "org.bluez"
-ADAPTER = "org.bluez.Adapter1"
-DEVICE = "org.bluez.Device1"
-PROPERTIES = "org.freedesktop.DBus.Properties"
-ATT_HEADER = 3
-"""Opcode and handle in front of a written or notified value."""
-L2CAP_HEADER = 4
 ATT_MIN_MTU = 23
-CALL_TIMEOUT_S = 5.0
-
-
-class LinkModel:
-    """When bytes get across a BLE connection, in host seconds.
-
-    Connection events come every ``interval`` seconds (a grid from time 0); in each, either side
-    sends up to ``per_event`` link-layer packets of up to ``data_length`` bytes. A PDU handed to
-    the link at ``now`` starts in the first event after ``now`` (so an answer goes out one event
-    after its request came in, at the earliest), and waits for PDUs booked before it in its
-    direction. The directions are booked separately.
-    """
-
-    def __init__(self, ble: Ble, scale: float) -> None:
-        self.interval = ble.conn_interval_ms / 1000 * scale
-        self.per_event = ble.packets_per_interval
-        self.data_length = ble.data_length
-        self._booked = {"rx": (-1, 0), "tx": (-1, 0)}
-
-    def packets(self, value_len: int) -> int:
-        """Link-layer packets for one write or notification of ``value_len`` bytes."""
-        return math.ceil((value_len + ATT_HEADER + L2CAP_HEADER) / self.data_length)
-
-    def book(self, direction: str, now: float, value_len: int) -> float:
-        """Book a PDU sent at ``now`` in direction ``rx`` (to the board) or ``tx``; returns the
-        time its last packet is across."""
-        event, used = self._booked[direction]
-        first = math.floor(now / self.interval) + 1
-        if first > event:
-            event, used = first, 0
-        left = self.packets(value_len)
-        while True:
-            take = min(self.per_event - used, left)
-            used += take
-            left -= take
-            if not left:
-                break
-            event, used = event + 1, 0
-        self._booked[direction] = (event, used)
-        return event * self.interval
-
-    def reset(self) -> None:
-        """A new connection: nothing booked."""
-        self._booked = {"rx": (-1, 0), "tx": (-1, 0)}
-
-
-async def connect_system_bus() -> MessageBus:
-    """The D-Bus system bus (``DBUS_SYSTEM_BUS_ADDRESS`` or the standard socket) with BlueZ on
-    it; a :class:`ConfigError` says what is missing."""
-    where = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
-    try:
-        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-    except Exception as exc:
-        raise ConfigError(
-            f"BLE needs BlueZ on the D-Bus system bus, and there is no system bus at {where} "
-            f"({exc or type(exc).__name__}); is dbus running?") from None
-    reply = await bus.call(Message(
-        destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-        interface="org.freedesktop.DBus", member="NameHasOwner", signature="s", body=[BLUEZ]))
-    if reply is None or reply.message_type is MessageType.ERROR or not reply.body[0]:
-        await ble_bless.close_bus(bus)
-        raise ConfigError(f"BLE needs BlueZ, and nobody owns {BLUEZ} on the system bus at "
-                          f"{where}; is bluetoothd running (systemctl start bluetooth)?")
-    return bus
-
-
-async def call(bus: MessageBus, path: str, interface: str, member: str, *,
-               signature: str = "", body: list[Any] | None = None) -> list[Any]:
-    """A method call to BlueZ; raises :class:`DBusError` with BlueZ's error."""
-    reply = await asyncio.wait_for(bus.call(Message(
-        destination=BLUEZ, path=path, interface=interface, member=member, signature=signature,
-        body=body or [])), CALL_TIMEOUT_S)
-    assert reply is not None
-    if reply.message_type is MessageType.ERROR:
-        raise DBusError(  # type: ignore[no-untyped-call]
-            reply.error_name or "error", str(reply.body[0] if reply.body else ""))
-    return list(reply.body)
-
-
-async def managed_objects(bus: MessageBus) -> dict[str, dict[str, dict[str, Variant]]]:
-    """BlueZ's objects: {path: {interface: {property: value}}}."""
-    (objects,) = await call(bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
-    result: dict[str, dict[str, dict[str, Variant]]] = objects
-    return result
 
 
 class BleEndpoint:
@@ -167,7 +74,6 @@ class BleEndpoint:
         self.runner = runner
         self.device = runner.device
         self.adapter = adapter
-        self.adapter_path = f"/org/bluez/{adapter}"
         self.config = self.device.profile.firmware.ble
         self.scale = runner.scale
         self.mtu = self.config.mtu
@@ -187,7 +93,7 @@ class BleEndpoint:
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
         self._session = 0
         self._loop = asyncio.get_running_loop()
-        self._bus: MessageBus | None = None
+        self._control: AdapterControl | None = None
         self._server: Any = None
         self._char: Any = None
         self._registered = False
@@ -197,22 +103,19 @@ class BleEndpoint:
         self._sockets: list[socket.socket] = []
         self._rx: deque[Callable[[], None]] = deque()
         self._tx: deque[Callable[[], None]] = deque()
-        self._discoverable: tuple[bool, int] | None = None
-        self._watching = False
 
     # -- start and stop ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Set the service up; it is registered and advertised whenever the board is up."""
-        self._bus = await connect_system_bus()
-        await self._check_adapter()
+        self._control = await AdapterControl.open(self.adapter)
         ble_bless.patch()
-        server = BlessServerBlueZDBus(self.config.name, self._loop, adapter=self.adapter)
+        server = self._server = BlessServerBlueZDBus(self.config.name, self._loop,
+                                                     adapter=self.adapter)
         try:
             await server.setup_task
         except Exception as exc:
             raise ConfigError(f"bless could not set up on {self.adapter}: {exc}") from None
-        self._server = server
         # StartNotify and StopNotify are the CCC writes of the central.
         server.app.StartNotify = self._start_notify
         server.app.StopNotify = self._stop_notify
@@ -224,59 +127,13 @@ class BleEndpoint:
             None, GATTAttributePermissions.writeable)
         self._char = server.get_characteristic(SMP_CHARACTERISTIC_UUID)
         ble_bless.prepare(self._char.gatt, self)
-        await self._make_discoverable()
-        await self._watch_devices()
+        await self._control.make_discoverable()
+        await self._control.watch(self._connection_changed)
+        self.connected = set(await self._control.connected())
         self.runner.boot_listeners.append(self._board_up)
         self.runner.down_listeners.append(self._board_down)
         if self.runner.online.is_set():
             self._board_up()
-
-    async def _check_adapter(self) -> None:
-        assert self._bus is not None
-        objects = await managed_objects(self._bus)
-        adapters = sorted(p.rsplit("/", 1)[-1] for p, i in objects.items() if ADAPTER in i)
-        if self.adapter_path not in objects or ADAPTER not in objects[self.adapter_path]:
-            have = f"BlueZ has {', '.join(adapters)}" if adapters else \
-                "BlueZ has no adapter at all (is a Bluetooth controller attached?)"
-            raise ConfigError(f"no Bluetooth adapter {self.adapter}: {have}")
-        interfaces = objects[self.adapter_path]
-        for needed in ("org.bluez.GattManager1", "org.bluez.LEAdvertisingManager1"):
-            if needed not in interfaces:
-                raise ConfigError(f"Bluetooth adapter {self.adapter} has no {needed}: "
-                                  "it cannot be an LE peripheral")
-        if not interfaces[ADAPTER]["Powered"].value:
-            log.info("BLE: powering %s on", self.adapter)
-            await self._set_adapter("Powered", Variant("b", True))
-
-    async def _set_adapter(self, name: str, value: Variant) -> None:
-        assert self._bus is not None
-        await call(self._bus, self.adapter_path, PROPERTIES, "Set", signature="ssv",
-                   body=[ADAPTER, name, value])
-
-    async def _make_discoverable(self) -> None:
-        # BlueZ (and BlueZoo) report an LE advertisement as discoverable only if the adapter is;
-        # bless sets neither. Discoverable for good (timeout 0), restored on close.
-        assert self._bus is not None
-        objects = await managed_objects(self._bus)
-        props = objects[self.adapter_path][ADAPTER]
-        self._discoverable = (bool(props["Discoverable"].value),
-                              int(props["DiscoverableTimeout"].value))
-        await self._set_adapter("DiscoverableTimeout", Variant("u", 0))
-        await self._set_adapter("Discoverable", Variant("b", True))
-
-    async def _watch_devices(self) -> None:
-        assert self._bus is not None
-        rule = (f"type='signal',sender='{BLUEZ}',interface='{PROPERTIES}',"
-                f"member='PropertiesChanged',arg0='{DEVICE}',path_namespace='{self.adapter_path}'")
-        await self._bus.call(Message(
-            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus", member="AddMatch", signature="s", body=[rule]))
-        self._bus.add_message_handler(self._on_message)
-        self._watching = True
-        objects = await managed_objects(self._bus)
-        self.connected = {p for p, i in objects.items()
-                          if p.startswith(self.adapter_path + "/") and DEVICE in i
-                          and i[DEVICE]["Connected"].value}
 
     def describe(self) -> str:
         """What the ready line says."""
@@ -309,19 +166,16 @@ class BleEndpoint:
         try:
             async with self._lock:
                 await self._withdraw()
-                if self._discoverable is not None and self._bus is not None:
-                    discoverable, timeout = self._discoverable
-                    await self._set_adapter("Discoverable", Variant("b", discoverable))
-                    await self._set_adapter("DiscoverableTimeout", Variant("u", timeout))
+                if self._control is not None:
+                    await self._control.restore()
         except (DBusError, TimeoutError) as exc:
             log.warning("BLE: %s while closing", exc)
         finally:
-            if self._server is not None:
-                await ble_bless.close_bus(self._server.bus)
-            if self._bus is not None:
-                if self._watching:
-                    self._bus.remove_message_handler(self._on_message)
-                await ble_bless.close_bus(self._bus)
+            bus = getattr(self._server, "bus", None)  # set once bless's setup has connected
+            if bus is not None:
+                await ble_bless.close_bus(bus)
+            if self._control is not None:
+                await self._control.close()
 
     # -- the board goes down and comes up ---------------------------------------------------
 
@@ -371,35 +225,21 @@ class BleEndpoint:
     async def disconnect_centrals(self) -> int:
         """Drop the link to every connected central (``Device1.Disconnect`` from this side);
         returns how many there were."""
-        assert self._bus is not None
-        objects = await managed_objects(self._bus)
-        dropped = 0
-        for path, interfaces in objects.items():
-            props = interfaces.get(DEVICE)
-            if (props is None or not path.startswith(self.adapter_path + "/")
-                    or not props["Connected"].value):
-                continue
-            log.info("BLE: disconnecting %s", props["Address"].value)
-            await call(self._bus, path, DEVICE, "Disconnect")
-            dropped += 1
-        return dropped
+        assert self._control is not None
+        centrals = await self._control.connected()
+        for path, address in centrals.items():
+            log.info("BLE: disconnecting %s", address)
+            await self._control.disconnect(path)
+        return len(centrals)
 
     # -- connections --------------------------------------------------------------------------
 
-    def _on_message(self, message: Message) -> None:
-        if (message.message_type is not MessageType.SIGNAL or message.member != "PropertiesChanged"
-                or not message.body or message.body[0] != DEVICE):
-            return
-        changed: dict[str, Variant] = message.body[1]
-        if "Connected" not in changed:
-            return
-        path = message.path or ""
-        if changed["Connected"].value:
-            log.info("BLE: central %s connected", path.rsplit("/dev_", 1)[-1].replace("_", ":"))
+    def _connection_changed(self, path: str, connected: bool) -> None:
+        if connected:
+            log.info("BLE: central %s connected", address_of(path))
             self.connected.add(path)
         elif path in self.connected:
-            log.info("BLE: central %s disconnected",
-                     path.rsplit("/dev_", 1)[-1].replace("_", ":"))
+            log.info("BLE: central %s disconnected", address_of(path))
             self.connected.discard(path)
             self._end_session()
 
