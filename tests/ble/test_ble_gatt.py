@@ -157,6 +157,28 @@ def test_first_write_shorter_than_the_header_is_dropped(
     assert answer == {"r": "after"}
 
 
+def test_header_split_across_writes_loses_the_request(
+        ble_board: Callable[..., EmulatedDevice]) -> None:
+    """As on Zephyr: the first 5 bytes are refused, the rest is taken for a new packet whose
+    "header" asks for bytes that never come, and swallows what follows; turning notifications
+    off (CCC 0) drops it, and the board answers again."""
+    ble_board()
+    request = echo_frame(16, "split header")
+
+    async def main(link: RawLink) -> tuple[list[bytes], dict[str, Any]]:
+        await link.write(request[:5], request[5:])
+        await link.write(echo_frame(17, "swallowed"))
+        lost = await link.silence(0.2)
+        await link.client.stop_notify(SMP_CHARACTERISTIC_UUID)
+        await link.client.start_notify(SMP_CHARACTERISTIC_UUID, link._on_notify)
+        await link.write(echo_frame(18, "again"))
+        return lost, parse_frame(await link.frame())[1]
+
+    lost, answer = run(_with_link(main))
+    assert lost == []
+    assert answer == {"r": "again"}
+
+
 def test_overshoot_drops_the_packet(ble_board: Callable[..., EmulatedDevice]) -> None:
     ble_board()
     request = echo_frame(8, "overshoot")
