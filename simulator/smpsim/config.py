@@ -315,6 +315,8 @@ class Firmware:
     """``MCUMGR_SMP_VERBOSE_ERR_RESPONSE``: ``rsn`` follows ``rc``."""
     udp_mtu: int = 1500
     """``MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated."""
+    ble: Ble = field(default_factory=Ble)
+    """The Bluetooth LE transport (``smpsim run --ble``)."""
     os: OsConfig = field(default_factory=OsConfig)
     """os group options."""
     img: ImgConfig = field(default_factory=ImgConfig)
@@ -323,8 +325,6 @@ class Firmware:
     """Shell options (shell group and shell transport)."""
     serial: Serial = field(default_factory=Serial)
     """The serial line (``smpsim run --serial``)."""
-    ble: Ble = field(default_factory=Ble)
-    """The Bluetooth LE transport (``smpsim run --ble``)."""
     threads: tuple[Thread, ...] = ()
     """Threads in ``k_thread_foreach`` order."""
     boot_log: tuple[LogLine, ...] = ()
@@ -459,38 +459,6 @@ def _read_table(ref: str, relative_to: Path | None,
     return table, source
 
 
-def _check_groups(profile: Profile) -> None:
-    for group, commands in profile.firmware.groups.items():
-        info = GROUPS.get(group)
-        if info is None:
-            raise ConfigError(f"firmware.groups: unknown group {group!r}; "
-                              f"known: {', '.join(GROUPS)}")
-        for command in commands:
-            if command not in info.commands:
-                raise ConfigError(f"firmware.groups.{group}: unknown command {command!r}; "
-                                  f"known: {', '.join(info.commands)}")
-    if profile.firmware.os.taskstat_key not in ("name", "prio", "index"):
-        raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
-    if profile.firmware.buf_size < 16:
-        raise ConfigError("firmware.buf_size must be at least 16")
-    _check_serial(profile.firmware.serial)
-    _check_ble(profile.firmware.ble)
-
-
-def _check_serial(serial: Serial) -> None:
-    if serial.transport not in SERIAL_TRANSPORTS:
-        raise ConfigError(f"firmware.serial.transport must be one of "
-                          f"{', '.join(map(repr, SERIAL_TRANSPORTS))}, not {serial.transport!r}")
-    if serial.baud < 0:
-        raise ConfigError("firmware.serial.baud must be 0 (no line speed) or more")
-    if serial.rx_buf_size < 8:
-        raise ConfigError("firmware.serial.rx_buf_size must be at least 8")
-    if serial.rx_buf_count < 1:
-        raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
-    if serial.input_timeout_ms < 0:
-        raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
-
-
 def _check_ble(ble: Ble) -> None:
     if not ble.name or not any(c.isascii() and c.isalnum() for c in ble.name):
         # BlueZ object paths are made from the name's letters and digits.
@@ -507,6 +475,37 @@ def _check_ble(ble: Ble) -> None:
         raise ConfigError("firmware.ble.packets_per_interval must be at least 1")
 
 
+def _check_groups(profile: Profile) -> None:
+    for group, commands in profile.firmware.groups.items():
+        info = GROUPS.get(group)
+        if info is None:
+            raise ConfigError(f"firmware.groups: unknown group {group!r}; "
+                              f"known: {', '.join(GROUPS)}")
+        for command in commands:
+            if command not in info.commands:
+                raise ConfigError(f"firmware.groups.{group}: unknown command {command!r}; "
+                                  f"known: {', '.join(info.commands)}")
+    if profile.firmware.os.taskstat_key not in ("name", "prio", "index"):
+        raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
+    if profile.firmware.buf_size < 16:
+        raise ConfigError("firmware.buf_size must be at least 16")
+    _check_serial(profile.firmware.serial)
+
+
+def _check_serial(serial: Serial) -> None:
+    if serial.transport not in SERIAL_TRANSPORTS:
+        raise ConfigError(f"firmware.serial.transport must be one of "
+                          f"{', '.join(map(repr, SERIAL_TRANSPORTS))}, not {serial.transport!r}")
+    if serial.baud < 0:
+        raise ConfigError("firmware.serial.baud must be 0 (no line speed) or more")
+    if serial.rx_buf_size < 8:
+        raise ConfigError("firmware.serial.rx_buf_size must be at least 8")
+    if serial.rx_buf_count < 1:
+        raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
+    if serial.input_timeout_ms < 0:
+        raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
+
+
 def load_profile(ref: str | Path) -> Profile:
     """Load a built-in profile by name, or a profile file by path (``*.toml``)."""
     ref = str(ref)
@@ -515,6 +514,7 @@ def load_profile(ref: str | Path) -> Profile:
     try:
         profile: Profile = _build(Profile, table, "")
         _check_groups(profile)
+        _check_ble(profile.firmware.ble)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)
