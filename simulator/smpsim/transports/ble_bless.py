@@ -1,23 +1,31 @@
 """The workarounds smpsim needs in bless 0.3.0 (pinned: they touch its internals), in one place.
 
 bless's BlueZ backend lacks three things a GATT server for SMP needs, and starts with one wrong
-property value. Each was shown failing without its fix (``shared/reference/ble-testing.md``,
-gaps 5 and 6); all of them matter on real BlueZ as much as under the BlueZoo mock:
+property value. The first two were shown failing without their fix under the BlueZoo mock
+(``shared/reference/ble-testing.md``, gaps 5 and 6); each item says what it means on real BlueZ:
 
 * **``Notifying`` is true from the start** (gap 5): ``BlueZGattCharacteristic.__init__`` sets
   ``_notifying`` for every notify characteristic, so a BlueZ that believes it makes the central's
   ``StartNotify`` take the ``AcquireNotify`` path, which bless does not have. :func:`prepare`
-  clears it; BlueZ then sends a notification for every ``Value`` change.
+  clears it; BlueZ then sends a notification for every ``Value`` change. (Real BlueZ sends
+  notifications on a ``Value`` change after the central's CCC write either way.)
 * **No ``AcquireWrite``** (gap 6): smpclient (and so smpmgr) asks BlueZ for the MTU through
   ``AcquireWrite`` on the write-without-response characteristic; under BlueZoo that call reaches
   the server. The method added here lets the endpoint answer with a socket and the connection's
-  MTU. Returning a file descriptor needs bless's bus opened with ``negotiate_unix_fd``.
+  MTU. Returning a file descriptor needs bless's bus opened with ``negotiate_unix_fd``. (On real
+  BlueZ the central's own bluetoothd answers it; a server sees it only if it asks to.)
 * **``WriteValue`` drops its options**: BlueZ passes ``mtu`` (the connection's ATT MTU) and
   ``device`` with every write; bless 0.3.0 forwards only the value. The replacement hands both to
   the endpoint, which needs the MTU to size its notifications on a real adapter, where
   ``AcquireWrite`` never reaches a server.
 * **No ``Confirm``**: BlueZoo calls it after each value it relays, and logs an error traceback
-  when the method is missing. A no-op keeps its log clean.
+  when the method is missing. A no-op keeps its log clean. (Real BlueZ calls it only for
+  indications, which SMP does not use.)
+
+One more is not a patch: bless leaves the adapter as it finds it, and BlueZ (like BlueZoo, gap 1)
+reports an LE advertiser as discoverable only while its adapter is. The endpoint makes the
+adapter discoverable with no timeout on start and restores it on exit
+(:meth:`smpsim.transports.bluez.AdapterControl.make_discoverable`).
 
 And one in dbus_next 0.2.3, which bless uses: ``MessageBus.disconnect()`` never closes the
 socket (the garbage collector does, with a ``ResourceWarning``); :func:`close_bus` does.
