@@ -22,12 +22,13 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   when a board resets). When the board is up again both are registered again, and it can be
   found and connected to. (A real central notices a dead peripheral by its supervision timeout:
   0.42 s with smp_svr's conn-param control; the drop here is at once.)
-* **Link model**: at a time scale above 0, writes and notifications travel at the speed of the
-  profile's link (:mod:`smpsim.transports.ble_link`): connection events every
-  ``conn_interval_ms``, each with room for ``packets_per_interval`` link-layer packets of
-  ``data_length`` bytes per direction.
+* **Link model**: at a time scale above 0, on the BlueZoo mock (which has no radio: everything
+  crosses at once), writes and notifications travel at the speed of the profile's link
+  (:mod:`smpsim.transports.ble_link`): connection events every ``conn_interval_ms``, each with
+  room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
   A write reaches the board at the connection event that carries its last packet; a response
-  leaves in the events after the board has it ready. At time scale 0 everything is instant.
+  leaves in the events after the board has it ready. At time scale 0 everything is instant. On
+  a real controller the radio itself sets the pace (as a real serial port's hardware does).
 
 Not modelled: the connection parameter update itself (the interval is the one SMP traffic gets
 once ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL`` has asked for it), pairing and encrypted
@@ -78,7 +79,8 @@ class BleEndpoint:
         self.scale = runner.scale
         self.mtu = self.config.mtu
         """The current connection's ATT MTU."""
-        self.link = LinkModel(self.config, self.scale) if self.scale > 0 else None
+        self.link: LinkModel | None = None
+        """The link model, when it paces the link (see :meth:`start`)."""
         self.reassembler = Reassembler(self.device.profile.firmware.buf_size,
                                        reassembly=self.config.reassembly)
         self.subscribed = False
@@ -109,6 +111,10 @@ class BleEndpoint:
     async def start(self) -> None:
         """Set the service up; it is registered and advertised whenever the board is up."""
         self._control = await AdapterControl.open(self.adapter)
+        if self.scale > 0 and self._control.mock:
+            # A controller's radio sets its own pace, as a real serial port does; only the
+            # mock's instant link needs the model's.
+            self.link = LinkModel(self.config, self.scale)
         ble_bless.patch()
         server = self._server = BlessServerBlueZDBus(self.config.name, self._loop,
                                                      adapter=self.adapter)
@@ -138,9 +144,15 @@ class BleEndpoint:
     def describe(self) -> str:
         """What the ready line says."""
         cfg = self.config
+        if self._control is not None and not self._control.mock:
+            pace = "paced by the radio"
+        elif self.link is None:
+            pace = "BlueZoo mock, instant"
+        else:
+            pace = (f"BlueZoo mock, link model {cfg.conn_interval_ms:g} ms x "
+                    f"{cfg.packets_per_interval} packets")
         return (f"{self.adapter} as {cfg.name!r} (MTU {cfg.mtu}, "
-                f"{cfg.conn_interval_ms:g} ms x {cfg.packets_per_interval} packets, "
-                f"reassembly {'on' if cfg.reassembly else 'off'})")
+                f"reassembly {'on' if cfg.reassembly else 'off'}, {pace})")
 
     async def settled(self) -> None:
         """Wait until registering or withdrawing the service is done."""

@@ -81,6 +81,8 @@ class AdapterControl:
         self.bus = bus
         self.name = name
         self.path = f"/org/bluez/{name}"
+        self.mock = False
+        """The adapter is BlueZoo's (a mock, no radio), not a controller's."""
         self._discoverable: tuple[bool, int] | None = None
         self._handler: Callable[[Message], None] | None = None
 
@@ -91,10 +93,20 @@ class AdapterControl:
         control = cls(await connect_system_bus(), name)
         try:
             await control._check()
+            control.mock = await control._is_bluezoo()
         except BaseException:
             await close_bus(control.bus)
             raise
         return control
+
+    async def _is_bluezoo(self) -> bool:
+        # BlueZoo serves its own controller object beside BlueZ's API; BlueZ has no such path.
+        reply = await asyncio.wait_for(self.bus.call(Message(
+            destination=BLUEZ, path="/org/bluezoo",
+            interface="org.freedesktop.DBus.Introspectable", member="Introspect")),
+            CALL_TIMEOUT_S)
+        return (reply is not None and reply.message_type is MessageType.METHOD_RETURN
+                and "org.bluezoo.Manager1" in str(reply.body[0]))
 
     async def _check(self) -> None:
         objects = await managed_objects(self.bus)
