@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench images clean
+.PHONY: run test lint bench bench-ble images clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
 	@# Debian packages the tests drive: tmux (a terminal for the serial shell test).
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
+	@# dbus-daemon: the private bus the BLE tests run BlueZoo (a BlueZ mock) on.
+	command -v dbus-daemon >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends dbus; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -32,6 +34,9 @@ images: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
+
+bench-ble: $(STAMP)
+	$(BIN)/python bench/bench_ble.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

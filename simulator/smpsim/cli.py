@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
                           "no UDP then unless --udp is given")
     run.add_argument("--baud", type=_baud, metavar="N",
                      help="baud rate of --serial-device (default: the profile's)")
+    run.add_argument("--ble", action="store_true",
+                     help="serve SMP over Bluetooth LE as a peripheral through BlueZ (needs "
+                          "smpsim[ble]); no UDP then unless --udp is given")
+    run.add_argument("--adapter", metavar="HCI",
+                     help="BlueZ adapter for --ble (default hci0)")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -91,9 +96,11 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--udp and --no-udp contradict each other")
     if args.baud is not None and args.serial_device is None:
         raise ConfigError("--baud sets the speed of --serial-device, which is not given")
+    if args.adapter is not None and not args.ble:
+        raise ConfigError("--adapter names the adapter of --ble, which is not given")
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
-    no_udp = args.no_udp or (serial and not explicit)
+    no_udp = args.no_udp or ((serial or args.ble) and not explicit)
     udp = [] if no_udp else [parse_hostport(a) for a in (args.udp or DEFAULT_UDP)]
     if not explicit and not no_udp and not _ipv6_available():
         logging.getLogger("smpsim").warning("no IPv6 on this host: serving IPv4 only")
@@ -101,7 +108,8 @@ def _run(args: argparse.Namespace) -> int:
     emulator = Emulator(profile, time_scale=args.time_scale, flash_path=args.flash, udp=udp,
                         pty=args.serial is not None,
                         pty_link=Path(args.serial) if args.serial else None,
-                        serial_device=args.serial_device, baud=args.baud)
+                        serial_device=args.serial_device, baud=args.baud,
+                        ble_adapter=(args.adapter or "hci0") if args.ble else None)
     asyncio.run(_serve(emulator))
     return 0
 

@@ -423,6 +423,32 @@ class FsConfig:
 
 
 @dataclass(frozen=True)
+class Ble:
+    """The Bluetooth LE side of the build (smp_svr ``bt.conf``), as ``smpsim run --ble`` serves it
+    through BlueZ. The defaults are that overlay's: what a board serving SMP over BLE runs."""
+
+    name: str = "Zephyr"
+    """``BT_DEVICE_NAME``: the name advertised (complete local name in the scan response)."""
+    mtu: int = 498
+    """``BT_L2CAP_TX_MTU``: the largest ATT MTU the board accepts; a connection uses the smaller
+    of this and the client's. Requests come in writes of up to MTU - 3 bytes, responses go out in
+    notifications of up to MTU - 3 bytes."""
+    data_length: int = 251
+    """``BT_CTLR_DATA_LENGTH_MAX``: payload bytes of one link-layer packet (27 without data
+    length extension); an ATT PDU plus its 4-byte L2CAP header takes as many packets as it
+    needs."""
+    conn_interval_ms: float = 7.5
+    """The connection interval during SMP traffic: what ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL``
+    asks of the central (7.5 to 11.25 ms) and a central usually grants."""
+    packets_per_interval: int = 3
+    """Link-layer packets each side gets through per connection event (251-byte packets at
+    1M PHY: about 3 in 7.5 ms)."""
+    reassembly: bool = True
+    """``MCUMGR_TRANSPORT_BT_REASSEMBLY``: a request may span several writes, joined by the
+    header's length; off, every write must hold whole packets."""
+
+
+@dataclass(frozen=True)
 class Firmware:
     """The smp_svr build: Kconfig, strings and buffers."""
 
@@ -446,6 +472,8 @@ class Firmware:
     """``MCUMGR_SMP_VERBOSE_ERR_RESPONSE``: ``rsn`` follows ``rc``."""
     udp_mtu: int = 1500
     """``MCUMGR_TRANSPORT_UDP_MTU``: longer datagrams are truncated."""
+    ble: Ble = field(default_factory=Ble)
+    """The Bluetooth LE transport (``smpsim run --ble``)."""
     os: OsConfig = field(default_factory=OsConfig)
     """os group options."""
     img: ImgConfig = field(default_factory=ImgConfig)
@@ -594,6 +622,22 @@ def _read_table(ref: str, relative_to: Path | None,
     return table, source
 
 
+def _check_ble(ble: Ble) -> None:
+    if not ble.name or not any(c.isascii() and c.isalnum() for c in ble.name):
+        # BlueZ object paths are made from the name's letters and digits.
+        raise ConfigError("firmware.ble.name must contain a letter or digit")
+    if len(ble.name.encode("utf-8")) > 248:
+        raise ConfigError("firmware.ble.name must be at most 248 bytes (BT_DEVICE_NAME_MAX)")
+    if not 23 <= ble.mtu <= 517:
+        raise ConfigError("firmware.ble.mtu must be from 23 to 517 (ATT MTU)")
+    if not 27 <= ble.data_length <= 251:
+        raise ConfigError("firmware.ble.data_length must be from 27 to 251")
+    if not 7.5 <= ble.conn_interval_ms <= 4000:
+        raise ConfigError("firmware.ble.conn_interval_ms must be from 7.5 to 4000")
+    if ble.packets_per_interval < 1:
+        raise ConfigError("firmware.ble.packets_per_interval must be at least 1")
+
+
 def _check_groups(profile: Profile) -> None:
     for group, commands in profile.firmware.groups.items():
         info = GROUPS.get(group)
@@ -718,6 +762,7 @@ def load_profile(ref: str | Path) -> Profile:
     try:
         profile: Profile = _build(Profile, table, "")
         _check_groups(profile)
+        _check_ble(profile.firmware.ble)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)

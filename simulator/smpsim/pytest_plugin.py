@@ -13,6 +13,10 @@ Registered through the ``pytest11`` entry point, so installing smpsim is enough:
         board = smp_device_factory("qemu_cortex_m0_img", serial=True)
         ...                                       # open board.serial_path like a port
 
+    def test_ble(smp_device_factory):            # BlueZ (or a mock of it) on the system bus
+        board = smp_device_factory(ble_adapter="hci0")
+        ...                                       # scan for it and connect with a BLE client
+
 The device runs in its own thread and event loop, so asyncio clients (smpclient), blocking
 Python sockets and CLIs in a subprocess all work. A client that holds the GIL while it waits
 (mcumgr-toolkit 0.20) starves that thread: run it in a subprocess. Time is instant
@@ -27,7 +31,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -35,6 +39,9 @@ from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
 from smpsim.transports.emulator import Emulator
 from smpsim.transports.serial_pty import PtyEndpoint
+
+if TYPE_CHECKING:  # bless is an optional extra
+    from smpsim.transports.ble import BleEndpoint
 
 T = TypeVar("T")
 START_TIMEOUT_S = 30.0
@@ -62,14 +69,15 @@ class EmulatedDevice:
                  time_scale: float = 0.0, host: str = "127.0.0.1", port: int = 0,
                  flash_path: str | Path | None = None, serial: bool = False,
                  serial_link: str | Path | None = None, serial_device: str | None = None,
-                 baud: int | None = None) -> None:
+                 baud: int | None = None, ble_adapter: str | None = None) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self._emulator = Emulator(self.profile, time_scale=time_scale,
                                   flash_path=Path(flash_path) if flash_path else None,
                                   udp=[(host, port)],
                                   pty=serial or serial_link is not None,
                                   pty_link=Path(serial_link) if serial_link else None,
-                                  serial_device=serial_device, baud=baud)
+                                  serial_device=serial_device, baud=baud,
+                                  ble_adapter=ble_adapter)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
                                         daemon=True)
@@ -118,6 +126,11 @@ class EmulatedDevice:
         board and what the board wrote back (SMP lines and console text)."""
         line = self._emulator.serial_endpoints[0].line
         return line.bytes_in, line.bytes_out
+
+    def ble_endpoint(self) -> BleEndpoint:
+        """With ``ble_adapter``: the board's BLE endpoint (its ``mtu``, ``writes``,
+        ``notifications``, ``connected`` centrals)."""
+        return self._emulator.ble_endpoints[0]
 
     def reset(self) -> None:
         """Reset the board (as the reset button does) and wait until it answers again."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
@@ -15,6 +16,9 @@ from smpsim.errors import ConfigError
 from smpsim.transports.runner import Runner
 from smpsim.transports.serial_pty import PortEndpoint, PtyEndpoint
 from smpsim.transports.udp import UdpEndpoint, serve_udp
+
+if TYPE_CHECKING:  # bless is an optional extra: imported when BLE is asked for
+    from smpsim.transports.ble import BleEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +62,13 @@ class Emulator:
     """A real serial port to serve SMP on (``/dev/ttyUSB0``)."""
     baud: int | None = None
     """The real port's baud rate; ``None``: the profile's."""
+    ble_adapter: str | None = None
+    """Serve SMP over Bluetooth LE on this BlueZ adapter (``hci0``); ``None``: no BLE."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
     serial_endpoints: list[PtyEndpoint | PortEndpoint] = field(init=False, default_factory=list)
+    ble_endpoints: list[BleEndpoint] = field(init=False, default_factory=list)
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
@@ -89,14 +96,34 @@ class Emulator:
                     PortEndpoint(self.runner, self.serial_device, self.baud))
             lines += [f"smpsim: {self.profile.name} serving SMP over serial on {e.describe()}"
                       for e in self.serial_endpoints]
+            if self.ble_adapter is not None:
+                lines.append(await self._start_ble(self.ble_adapter))
             await self.runner.start()
+            for ble in self.ble_endpoints:
+                await ble.settled()  # advertising before the ready line
+                if ble.register_error is not None:
+                    raise ConfigError(f"BlueZ refused the SMP service on {ble.adapter}: "
+                                      f"{ble.register_error}")
         except BaseException:
             await self.stop()
             raise
         return lines
 
+    async def _start_ble(self, adapter: str) -> str:
+        try:
+            from smpsim.transports.ble import BleEndpoint
+        except ImportError:
+            raise ConfigError("BLE needs bless: pip install 'smpsim[ble]'") from None
+        endpoint = BleEndpoint(self.runner, adapter)
+        self.ble_endpoints.append(endpoint)
+        await endpoint.start()
+        return f"smpsim: {self.profile.name} serving SMP over BLE on {endpoint.describe()}"
+
     async def stop(self) -> None:
         """Close the endpoints and the flash file."""
+        for ble in self.ble_endpoints:
+            await ble.close()
+        self.ble_endpoints.clear()
         for endpoint in self.endpoints:
             if endpoint.transport is not None:
                 endpoint.transport.close()

@@ -45,6 +45,9 @@ class Runner:
         self.boot_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device has come up (what runs after boot: the
         serial line starts its shell)."""
+        self.down_listeners: list[Callable[[], None]] = []
+        """Called in the loop each time the device goes down (reset, power cut): the BLE
+        transport drops its connections, as a board's radio does."""
 
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
@@ -118,6 +121,8 @@ class Runner:
             self._reset_timer = None
         self.device.power_off()
         self._queue.clear()
+        for listener in self.down_listeners:
+            listener()
 
     async def reset(self) -> None:
         """Reset the device now: silent until it has booted again."""
