@@ -174,46 +174,39 @@ def _used_sectors(header: ImageHeader, unprotected_tlv: int, sector: int) -> int
     return (size + sector - 1) // sector
 
 
-def swap_sectors(ctx: SwapContext, bs: BootStatus, idx: int, size: int, *,
-                 skip_primary: bool, skip_secondary: bool) -> None:
-    """Forward step: primary idx to secondary idx, then secondary idx+1 to primary idx."""
-    pri_off = ctx.sector_off(0, idx)
-    sec_off = ctx.sector_off(1, idx)
-    sec_up_off = ctx.sector_off(0, idx + 1)
+def _swap_pair(ctx: SwapContext, bs: BootStatus, pri_off: int, sec_dst: int, sec_src: int, *,
+               size: int, skip_primary: bool, skip_secondary: bool) -> None:
+    """One index: the primary sector at ``pri_off`` to the secondary at ``sec_dst`` (status 1),
+    then the secondary at ``sec_src`` to the primary (status 2); resumes at ``bs.state``."""
     if bs.state == STATE_0:
         if not skip_primary:
-            erase_region(ctx.secondary, sec_off, size)
-            copy_region(ctx.primary, ctx.secondary, pri_off, sec_off, size)
+            erase_region(ctx.secondary, sec_dst, size)
+            copy_region(ctx.primary, ctx.secondary, pri_off, sec_dst, size)
         write_status(ctx, bs)
         bs.state = STATE_1
     if bs.state == STATE_1:
         if not skip_secondary:
             erase_region(ctx.primary, pri_off, size)
-            copy_region(ctx.secondary, ctx.primary, sec_up_off, pri_off, size)
+            copy_region(ctx.secondary, ctx.primary, sec_src, pri_off, size)
         write_status(ctx, bs)
         bs.idx += 1
         bs.state = STATE_0
+
+
+def swap_sectors(ctx: SwapContext, bs: BootStatus, idx: int, size: int, *,
+                 skip_primary: bool, skip_secondary: bool) -> None:
+    """Forward step: primary idx to secondary idx, then secondary idx+1 to primary idx."""
+    _swap_pair(ctx, bs, ctx.sector_off(0, idx), ctx.sector_off(1, idx),
+               ctx.sector_off(0, idx + 1), size=size,
+               skip_primary=skip_primary, skip_secondary=skip_secondary)
 
 
 def swap_sectors_revert(ctx: SwapContext, bs: BootStatus, idx: int, size: int, *,
                         skip_primary: bool, skip_secondary: bool) -> None:
     """Revert step: primary idx to secondary idx+1, then secondary idx to primary idx."""
-    pri_off = ctx.sector_off(0, idx)
-    sec_off = ctx.sector_off(1, idx + 1)
-    sec_up_off = ctx.sector_off(0, idx)
-    if bs.state == STATE_0:
-        if not skip_primary:
-            erase_region(ctx.secondary, sec_off, size)
-            copy_region(ctx.primary, ctx.secondary, pri_off, sec_off, size)
-        write_status(ctx, bs)
-        bs.state = STATE_1
-    if bs.state == STATE_1:
-        if not skip_secondary:
-            erase_region(ctx.primary, pri_off, size)
-            copy_region(ctx.secondary, ctx.primary, sec_up_off, pri_off, size)
-        write_status(ctx, bs)
-        bs.idx += 1
-        bs.state = STATE_0
+    _swap_pair(ctx, bs, ctx.sector_off(0, idx), ctx.sector_off(1, idx + 1),
+               ctx.sector_off(0, idx), size=size,
+               skip_primary=skip_primary, skip_secondary=skip_secondary)
 
 
 def fixup_revert(ctx: SwapContext, bs: BootStatus) -> None:
