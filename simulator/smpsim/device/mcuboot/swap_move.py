@@ -34,8 +34,8 @@ from smpsim.device.mcuboot.trailer import (
 )
 
 
-def find_last_idx(ctx: SwapContext, swap_size: int) -> int:
-    """Number of sectors covering ``swap_size`` (at least one)."""
+def sectors_covering(ctx: SwapContext, swap_size: int) -> int:
+    """Number of sectors covering ``swap_size`` (at least one): swap-move's ``last_idx``."""
     sector = ctx.sector_size(0, 0)
     count, covered = 1, sector
     while covered < swap_size:
@@ -114,7 +114,7 @@ class SwapMove:
         """Mid-swap the headers sit one sector up, or in the other slot."""
         off = 0
         if bs is not None and not bs.is_reset(ctx.mode):
-            last_idx = find_last_idx(ctx, ctx.find_status().read_swap_size())
+            last_idx = sectors_covering(ctx, ctx.find_status().read_swap_size())
             sector = ctx.sector_size(0, 0)
             if bs.op == OP_MOVE and slot == 0 and bs.idx > last_idx:
                 off = sector
@@ -153,7 +153,7 @@ class SwapMove:
     def swap_run(self, ctx: SwapContext, bs: BootStatus, copy_size: int) -> None:
         """Move the primary up, then swap sector by sector; resumes from ``bs``."""
         ctx.info("Starting swap using move algorithm.")
-        last_idx = find_last_idx(ctx, copy_size)
+        last_idx = sectors_covering(ctx, copy_size)
         sector = ctx.sector_size(0, 0)
         if not_enough_space(ctx, bs, last_idx):
             return

@@ -26,7 +26,11 @@ from smpsim.device.mcuboot.swap import (
     status_init,
     write_status,
 )
-from smpsim.device.mcuboot.swap_move import not_enough_space, primary_status_source
+from smpsim.device.mcuboot.swap_move import (
+    not_enough_space,
+    primary_status_source,
+    sectors_covering,
+)
 from smpsim.device.mcuboot.trailer import (
     Magic,
     SwapType,
@@ -37,11 +41,7 @@ from smpsim.device.mcuboot.trailer import (
 
 def find_last_idx(ctx: SwapContext, swap_size: int) -> int:
     """Index (0-based) of the last sector covering ``swap_size``."""
-    sector = ctx.sector_size(0, 0)
-    last, covered = 0, sector
-    while covered < swap_size:
-        last, covered = last + 1, covered + sector
-    return last
+    return sectors_covering(ctx, swap_size) - 1
 
 
 def reverting(ctx: SwapContext, bs: BootStatus) -> bool:
