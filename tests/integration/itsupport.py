@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import random
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,3 +140,32 @@ def run_toolkit(host: str, port: int, *ops: list[Any], timeout_ms: int = 1000) -
     assert proc.returncode == 0, f"toolkit worker failed:\n{proc.stdout}\n{proc.stderr}"
     results: list[Any] = json.loads(proc.stdout.splitlines()[-1])
     return results
+
+
+@contextmanager
+def smpsim_run(*args: str, ready_lines: int = 1,
+               ) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Start ``smpsim run ARGS``; yield the process and its first ``ready_lines`` stdout lines.
+    The process is killed (if still running) and its pipes closed afterwards."""
+    proc = subprocess.Popen([str(BIN / "smpsim"), "run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],
+                              daemon=True)
+    reader.start()
+    try:
+        ready = []
+        while len(ready) < ready_lines:
+            try:
+                ready.append(lines.get(timeout=30).rstrip("\n"))
+            except queue.Empty:
+                raise AssertionError(f"no ready line within 30 s (exit {proc.poll()})") from None
+        yield proc, ready
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        reader.join(5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -3,13 +3,11 @@ options. Every server here binds port 0 on loopback, never the default 127.0.0.1
 
 from __future__ import annotations
 
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +19,7 @@ from smpclient.requests.os_management import EchoWrite
 
 import smpsim
 
-from .itsupport import BIN, echo_frame, parse_frame, smp_session, udp_socket
+from .itsupport import BIN, echo_frame, parse_frame, smp_session, smpsim_run, udp_socket
 
 READY = re.compile(r"^smpsim: (\S+) serving SMP over UDP on (\[[0-9a-f:]+\]|[0-9.]+):(\d+)$")
 STOP_TIMEOUT_S = 5.0
@@ -35,31 +33,13 @@ def smpsim_cmd(*args: str) -> list[str]:
 def serving(*args: str, endpoints: int = 1) -> Iterator[tuple[subprocess.Popen[str],
                                                               list[tuple[str, str, int]]]]:
     """Start ``smpsim run ARGS``; yield the process and its ready lines as (profile, host, port)."""
-    proc = subprocess.Popen(smpsim_cmd("run", *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],
-                              daemon=True)
-    reader.start()
-    try:
+    with smpsim_run(*args, ready_lines=endpoints) as (proc, lines):
         ready = []
-        while len(ready) < endpoints:
-            try:
-                line = lines.get(timeout=30)
-            except queue.Empty:
-                raise AssertionError(f"no ready line within 30 s (exit {proc.poll()})") from None
-            match = READY.match(line.rstrip("\n"))
+        for line in lines:
+            match = READY.match(line)
             assert match, f"not a ready line: {line!r}"
             ready.append((match[1], match[2].strip("[]"), int(match[3])))
         yield proc, ready
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        reader.join(5)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def stop(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, float, str]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import pty
-import queue
 import re
 import signal
 import subprocess
-import threading
 import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .itsupport import BIN, echo_frame
+from .itsupport import BIN, echo_frame, smpsim_run
 from .serial_support import Port
 
 READY = re.compile(r"^smpsim: (\S+) serving SMP over (serial|UDP) on (\S+)(?: \((.*)\))?$")
@@ -25,30 +23,10 @@ READY = re.compile(r"^smpsim: (\S+) serving SMP over (serial|UDP) on (\S+)(?: \(
 def serving(*args: str, endpoints: int = 1,
             ) -> Iterator[tuple[subprocess.Popen[str], list[re.Match[str]]]]:
     """``smpsim run ARGS``; yields the process and its ready lines, one per endpoint."""
-    proc = subprocess.Popen([str(BIN / "smpsim"), "run", "--time-scale", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()],
-                              daemon=True)
-    reader.start()
-    try:
-        ready = []
-        while len(ready) < endpoints:
-            try:
-                ready.append(lines.get(timeout=30))
-            except queue.Empty:
-                raise AssertionError(f"no ready line (exit {proc.poll()})") from None
-        matches = [READY.match(line.rstrip("\n")) for line in ready]
-        assert all(matches), ready
+    with smpsim_run("--time-scale", "0", *args, ready_lines=endpoints) as (proc, lines):
+        matches = [READY.match(line) for line in lines]
+        assert all(matches), lines
         yield proc, [m for m in matches if m is not None]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        reader.join(5)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def test_serial_link_serves_smpmgr_and_goes_away(tmp_path: Path) -> None:
