@@ -6,12 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import cbor2
-
 from smpsim.config import Profile, load_profile
-from smpsim.device.mcu import Device
-from smpsim.mcumgr.header import Header
-from smpsim.mcumgr.server import Reply, Server
+
+from .smp_frames import BootedBoard
 
 READ, WRITE = 0, 2
 V1, V2 = 0, 1
@@ -34,36 +31,15 @@ def err(rc: int) -> dict[str, Any]:
     return {"err": {"group": FS_GROUP, "rc": rc}}
 
 
-class FsBoard:
-    """A booted board, its console lines and its SMP server."""
+class FsBoard(BootedBoard):
+    """A booted board with fs group shortcuts."""
+
+    group = FS_GROUP
+    seq = 9
 
     def __init__(self, prof: Profile | str = "native_sim_udp",
                  flash_path: Path | None = None) -> None:
-        self.profile = prof if isinstance(prof, Profile) else load_profile(prof)
-        self.device = Device(self.profile, flash_path=flash_path)
-        self.console: list[str] = []
-        self.device.console.subscribe(self.console.append)
-        outcome = self.device.boot()
-        assert outcome.running, outcome
-        self.server = Server(self.device)
-        self.last: Reply | None = None
-
-    def raw(self, op: int, cmd: int, payload: Any = None, *, version: int = V2,
-            group: int = FS_GROUP) -> bytes:
-        """One request (``payload`` as bytes or a value to encode); its single response."""
-        body = b"" if payload is None else (payload if isinstance(payload, bytes)
-                                             else cbor2.dumps(payload))
-        self.last = self.server.handle(Header(op, version, 0, len(body), group, 9, cmd).pack()
-                                       + body)
-        assert len(self.last.frames) == 1
-        frame = self.last.frames[0]
-        assert Header.parse(frame).length == len(frame) - 8
-        return frame
-
-    def call(self, op: int, cmd: int, payload: Any = None, *, version: int = V2,
-             group: int = FS_GROUP) -> Any:
-        """One request; its decoded response body."""
-        return cbor2.loads(self.raw(op, cmd, payload, version=version, group=group)[8:])
+        super().__init__(prof if isinstance(prof, Profile) else load_profile(prof), flash_path)
 
     def chunk(self, name: str, off: int, data: bytes | None = None, **extra: Any) -> Any:
         """One upload request."""

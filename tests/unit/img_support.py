@@ -11,14 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cbor2
-
 from smpsim.config import Profile, load_profile
-from smpsim.device.mcu import BootOutcome, Device
+from smpsim.device.mcu import BootOutcome
 from smpsim.device.mcuboot.image import APP_TLV, AppBehaviour
 from smpsim.mcumgr.dispatcher import ResetEffect
-from smpsim.mcumgr.header import Header
-from smpsim.mcumgr.server import Reply, Server
+
+from .smp_frames import BootedBoard
 
 REPO = Path(__file__).resolve().parents[2]
 FLASH_IMAGES = REPO / "flash_images"
@@ -53,8 +51,11 @@ def sample(name: str) -> bytes:
     return (FLASH_IMAGES / name).read_bytes()
 
 
-class Board:
+class Board(BootedBoard):
     """A booted device and its server, with img group shortcuts."""
+
+    group = IMG
+    seq = 7
 
     def __init__(self, prof: Profile | str = "fast", **img: Any) -> None:
         prof = prof if isinstance(prof, Profile) else load_profile(prof)
@@ -62,35 +63,12 @@ class Board:
             fw = prof.firmware
             prof = dataclasses.replace(prof, firmware=dataclasses.replace(
                 fw, img=dataclasses.replace(fw.img, **img)))
-        self.device = Device(prof)
-        self.profile = prof
-        self.console: list[str] = []
-        self.device.console.subscribe(self.console.append)
-        outcome = self.device.boot()
-        assert outcome.running, outcome
-        self.server = Server(self.device)
-        self.last: Reply | None = None
+        super().__init__(prof)
 
     @property
     def dfu(self) -> Any:
         """The device's slot view."""
         return self.device.dfu
-
-    def raw(self, op: int, cmd: int, payload: Any = None, *, version: int = V2,
-            group: int = IMG) -> bytes:
-        """One request; the single response frame."""
-        body = b"" if payload is None else (payload if isinstance(payload, bytes)
-                                             else cbor2.dumps(payload))
-        self.last = self.server.handle(Header(op, version, 0, len(body), group, 7, cmd).pack()
-                                       + body)
-        assert len(self.last.frames) == 1
-        frame = self.last.frames[0]
-        assert Header.parse(frame).length == len(frame) - 8
-        return frame
-
-    def call(self, op: int, cmd: int, payload: Any = None, *, version: int = V2) -> Any:
-        """One request; its decoded response body."""
-        return cbor2.loads(self.raw(op, cmd, payload, version=version)[8:])
 
     def state(self) -> Any:
         """State read."""

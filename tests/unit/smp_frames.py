@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -13,7 +14,7 @@ from smpsim.device.mcu import Device
 from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.dispatcher import GroupHandlers
 from smpsim.mcumgr.header import Header
-from smpsim.mcumgr.server import Server
+from smpsim.mcumgr.server import Reply, Server
 
 READ, WRITE = 0, 2
 V1, V2 = 0, 1
@@ -79,3 +80,41 @@ def rc_body(rc: int) -> bytes:
 def err_body(group: int, rc: int) -> bytes:
     """``{"err": {"group": group, "rc": rc}}`` exactly as Zephyr encodes it."""
     return encode({"err": {"group": group, "rc": rc}})
+
+
+class BootedBoard:
+    """A booted board, its console lines and its SMP server, driven one request at a time;
+    subclasses set the group their requests go to by default."""
+
+    group = 0
+    """Default group of :meth:`raw` and :meth:`call`."""
+    seq = 0
+    """Sequence number of every request."""
+
+    def __init__(self, prof: Profile, flash_path: Path | None = None) -> None:
+        self.profile = prof
+        self.device = Device(prof, flash_path=flash_path)
+        self.console: list[str] = []
+        self.device.console.subscribe(self.console.append)
+        outcome = self.device.boot()
+        assert outcome.running, outcome
+        self.server = Server(self.device)
+        self.last: Reply | None = None
+
+    def raw(self, op: int, cmd: int, payload: Any = None, *, version: int = V2,
+            group: int | None = None) -> bytes:
+        """One request (``payload`` as bytes or a value to encode); its single response."""
+        body = b"" if payload is None else (payload if isinstance(payload, bytes)
+                                             else cbor2.dumps(payload))
+        header = Header(op, version, 0, len(body), self.group if group is None else group,
+                        self.seq, cmd)
+        self.last = self.server.handle(header.pack() + body)
+        assert len(self.last.frames) == 1
+        frame = self.last.frames[0]
+        assert Header.parse(frame).length == len(frame) - 8
+        return frame
+
+    def call(self, op: int, cmd: int, payload: Any = None, *, version: int = V2,
+             group: int | None = None) -> Any:
+        """One request; its decoded response body."""
+        return cbor2.loads(self.raw(op, cmd, payload, version=version, group=group)[8:])
