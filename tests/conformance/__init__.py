@@ -1,1 +1,1 @@
-"""Replays of the real Zephyr smp_svr answers in ``../shared/conformance/`` against smpsim."""
+"""Replays of the real Zephyr smp_svr answers in ``tests/golden/`` against smpsim."""

@@ -1,7 +1,7 @@
-"""The shared conformance records: finding, loading and checking them, and choosing what to replay.
+"""The golden records: finding, loading and checking them, and choosing what to replay.
 
-The records live outside this repository, in ``<repo root>/../shared/conformance/`` (CI clones the
-repository with ``shared/`` beside it). A missing folder, file or key is a test *failure* whose
+The records are real Zephyr's answers, vendored in ``tests/golden/`` (its README says where they
+come from). A missing folder, file or key is a test *failure* whose
 message says what was looked for where, never a skip: a conformance suite that quietly replays
 nothing would pass forever.
 
@@ -9,7 +9,7 @@ What is replayed (:func:`select`) is decided per record from its request bytes, 
 widens by itself as groups are implemented: a record is replayed when every request frame in it
 
 * targets a group smpsim implements (``smpsim.mcumgr.groups.IMPLEMENTED``), or
-* targets a group the recorded build does not enable at all (builds.json ``groups``; an unknown
+* targets a group the recorded build does not enable at all (index.json ``groups``; an unknown
   group id counts as not enabled): ``{"rc": 8}`` is then the expected, implemented answer, or
 * is answered from its header alone, before any handler is looked up: an op other than READ or
   WRITE, SMP version 2 or 3, or a header length promising more bytes than the unit holds (this
@@ -33,26 +33,27 @@ from typing import Any, NoReturn
 
 import pytest
 
+import golden
 from smpsim.mcumgr.catalog import GROUPS
 from smpsim.mcumgr.groups import IMPLEMENTED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository: the parent of ``tests/``."""
-SHARED_DIR = REPO_ROOT.parent / "shared" / "conformance"
-"""Where CI puts the shared records: ``shared/`` cloned beside the repository."""
+GOLDEN_DIR = golden.DIR
+"""Where the records are: ``tests/golden/``."""
 
 HEADER_SIZE = 8
 _HEADER = struct.Struct(">BBHHBB")
 READ, WRITE = 0, 2
 GROUP_NAMES = {info.group_id: name for name, info in GROUPS.items()}
-"""Wire group id -> catalog (profile and builds.json) group name."""
+"""Wire group id -> catalog (profile and index.json) group name."""
 OS_GROUP, OS_ECHO, OS_RESET = 0, 0, 5
 
 SUMMARY_KEY = pytest.StashKey[dict[str, str]]()
 """config.stash: transcript file -> its selection summary line, printed after the run."""
 
 BUILD_ALIASES = {"qemu_cortex_m0_serial (MCUboot)": "qemu_cortex_m0_img"}
-"""Record ``build`` names that differ from their builds.json key (the QEMU recorder wrote its
+"""Record ``build`` names that differ from their index.json key (the QEMU recorder wrote its
 own label into every record)."""
 
 RECORD_KEYS = ("case", "build", "transport", "request_hex", "responses_hex", "responses", "note")
@@ -174,9 +175,9 @@ class Transcript:
 
     file: str
     build: str
-    """builds.json key, which is also the name of the built-in smpsim profile."""
+    """index.json key, which is also the name of the built-in smpsim profile."""
     info: dict[str, Any]
-    """The builds.json entry."""
+    """The index.json entry."""
     records: tuple[Record, ...]
 
     @property
@@ -185,18 +186,16 @@ class Transcript:
         return Path(self.file).stem
 
 
-def shared_dir() -> Path:
-    """The shared conformance folder; fails the test when it is not there."""
-    if not SHARED_DIR.is_dir():
-        fail(f"conformance records not found: {SHARED_DIR} does not exist. The conformance "
-             f"tests replay the shared records, which must be checked out as "
-             f"<repo root>/../shared/conformance (repo root: {REPO_ROOT}).")
-    return SHARED_DIR
+def golden_dir() -> Path:
+    """The golden records' folder; fails the test when it is not there."""
+    if not GOLDEN_DIR.is_dir():
+        fail(f"golden records not found: {GOLDEN_DIR} does not exist (repo root: {REPO_ROOT}).")
+    return GOLDEN_DIR
 
 
 def load_builds() -> dict[str, dict[str, Any]]:
-    """builds.json: build key -> configuration and transcript files."""
-    path = shared_dir() / "builds.json"
+    """index.json: build key -> configuration and transcript files."""
+    path = golden_dir() / "index.json"
     try:
         builds: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -213,7 +212,7 @@ def build_of(file: str, builds: dict[str, dict[str, Any]]) -> str:
     """The build whose ``transcripts`` list ``file``."""
     owners = [key for key, info in builds.items() if file in info["transcripts"]]
     if len(owners) != 1:
-        fail(f"builds.json: {file} should belong to exactly one build, found {owners}")
+        fail(f"index.json: {file} should belong to exactly one build, found {owners}")
     return owners[0]
 
 
@@ -232,7 +231,7 @@ def _record(file: str, line: int, raw: dict[str, Any], build: str) -> Record:
     if missing:
         fail(f"{where}: record lacks {missing} (README 'Record format')")
     if BUILD_ALIASES.get(raw["build"], raw["build"]) != build:
-        fail(f"{where}: record says build {raw['build']!r}, builds.json lists the file under "
+        fail(f"{where}: record says build {raw['build']!r}, index.json lists the file under "
              f"{build!r}")
     request = None if raw["request_hex"] is None else _hex(raw["request_hex"], where)
     responses = tuple(_hex(h, f"{where} responses_hex") for h in raw["responses_hex"])
@@ -252,7 +251,7 @@ def load_transcript(file: str) -> Transcript:
     """Load and check one transcript file."""
     builds = load_builds()
     build = build_of(file, builds)
-    path = shared_dir() / file
+    path = golden_dir() / file
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:

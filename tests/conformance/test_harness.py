@@ -39,10 +39,10 @@ def _compare(request: bytes, answer: bytes, actual: bytes) -> list[str]:
     return compare_response(answer, _recorded(answer), actual, split_unit(request)[0])
 
 
-def test_missing_shared_folder_fails_loudly(monkeypatch: pytest.MonkeyPatch,
+def test_missing_golden_folder_fails_loudly(monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
-    monkeypatch.setattr(records, "SHARED_DIR", tmp_path / "nowhere")
-    with pytest.raises(pytest.fail.Exception, match="conformance records not found"):
+    monkeypatch.setattr(records, "GOLDEN_DIR", tmp_path / "nowhere")
+    with pytest.raises(pytest.fail.Exception, match="golden records not found"):
         load_transcript("native_sim_udp.jsonl")
 
 

@@ -14,7 +14,7 @@ back from the twin transcript of another build and held to its own recorded answ
 (``records.BRIDGES``), as subtest ``<record> <- <twin record>``.
 
 Each unit of records gets a fresh device from the built-in profile named after the build
-(builds.json key = record ``build``), at ``time_scale=0``, on ``127.0.0.1`` or ``::1`` as the
+(index.json key = record ``build``), at ``time_scale=0``, on ``127.0.0.1`` or ``::1`` as the
 build's ``ip_family`` says. A unit is a whole file, or, in ``*_reset.jsonl``, one
 ``os.reset.<variant>`` group, since each of those ran on a fresh process.
 

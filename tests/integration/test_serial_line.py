@@ -4,27 +4,23 @@ pyserial). Instant time unless a test says otherwise."""
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import termios
 import time
 import tty
 from collections.abc import Callable
-from pathlib import Path
 
+import golden
 from smpsim.pytest_plugin import EmulatedDevice
 
 from .itsupport import RESET, WRITE, echo_frame, smp_frame, wait_until
 from .serial_support import Port
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-
 
 def qemu_boot_console() -> list[str]:
     """The console text the real QEMU build printed at power-on (record ``boot.console``)."""
-    for line in (SHARED / "qemu_cortex_m0_img.jsonl").read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for record in golden.records("qemu_cortex_m0_img.jsonl"):
         if record["case"] == "boot.console":
             text: list[str] = record["console_text"]
             return text

@@ -1,6 +1,6 @@
 """The serial framer: Zephyr's exact output lines, its receiver's quirks, and properties.
 
-Exact bytes come from the shared records (``responses_wire_hex`` is what real Zephyr wrote,
+Exact bytes come from the golden records (``responses_wire_hex`` is what real Zephyr wrote,
 ``request_wire_hex`` what the recorder wrote to it); the quirks from the conformance README's
 "serial framing errors" row and Zephyr's ``serial_util.c`` / ``uart_mcumgr.c``.
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import json
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smp import packet as smppacket
 
+import golden
 from smpsim.mcumgr.framing import (
     ConsoleReceiver,
     Dropped,
@@ -32,7 +31,6 @@ from smpsim.mcumgr.framing import (
     split_lines,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 CONSOLE_FILES = ("native_sim_serial_bigrx.jsonl", "native_sim_serial_bigrx_reset.jsonl",
                  "native_sim_serial_buf96.jsonl", "native_sim_serial_buf2048.jsonl",
                  "native_sim_serial_noparams.jsonl", "native_sim_serial_plain.jsonl",
@@ -41,9 +39,7 @@ CONSOLE_FILES = ("native_sim_serial_bigrx.jsonl", "native_sim_serial_bigrx_reset
 
 
 def records(file: str) -> list[dict[str, object]]:
-    path = SHARED / file
-    assert path.is_file(), f"shared record {path} missing (shared/ must sit beside the repo)"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return golden.records(file)
 
 
 def echo(text: str, seq: int = 1) -> bytes:

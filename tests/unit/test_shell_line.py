@@ -7,17 +7,15 @@ the recorder) is checked at the end.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 
+import golden
 from smpsim.config import load_profile
 from smpsim.device.mcu import Device
 from smpsim.device.shell_line import ShellLine
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 PROMPT = b"\x1b[1;32muart:~$ \x1b[m"
 RED, OFF = b"\x1b[1;31m", b"\x1b[m"
 
@@ -182,8 +180,7 @@ def _console_lines(data: bytes) -> list[str]:
 
 
 def test_recorded_console_text_of_the_shell_build() -> None:
-    records = {r["case"]: r for r in map(json.loads, (SHARED / "native_sim_shell.jsonl")
-                                         .read_text(encoding="utf-8").splitlines())}
+    records = {r["case"]: r for r in golden.records("native_sim_shell.jsonl")}
     device = Device(load_profile("native_sim_shell"))
     device.boot()
     shell_line = ShellLine(device)

@@ -1,20 +1,19 @@
 """Group 9, shell management: exec, every rc, and the recorded answers of real Zephyr 4.4.0.
 
-The ``shell.*`` records of the shared conformance folder (UDP, console UART with a big RX
+The ``shell.*`` records of the golden folder (UDP, console UART with a big RX
 buffer, raw UART) are replayed here through ``Server.handle`` on the profile of the build they
 were recorded from, so the SMP-level bytes are held to them whatever transport carries them.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 import cbor2
 import pytest
 
+import golden
 from smpsim.config import load_profile
 from smpsim.device.mcu import Device
 from smpsim.mcumgr.dispatcher import ResetEffect
@@ -23,7 +22,6 @@ from smpsim.mcumgr.server import Server
 
 from .smp_frames import READ, V1, V2, WRITE, call, err_body, frame, rc_body, server
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 SHELL_GROUP, EXEC = 9, 0
 KERNEL_HELP = (
     "\r\nkernel - Kernel commands\r\nSubcommands:\r\n"
@@ -38,12 +36,14 @@ KERNEL_HELP = (
 
 def _shell_records() -> list[tuple[str, dict[str, Any]]]:
     found = []
-    for path in sorted(SHARED.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
+    index = golden.index()
+    smp_svr = sorted(f for build in index.values() if "recovery" not in build
+                     for f in build["transcripts"])  # MCUboot's recovery server has no shell
+    for name in smp_svr:
+        for record in golden.records(name):
             request = bytes.fromhex(record.get("request_hex") or "")
             if len(request) >= 8 and Header.parse(request).group == SHELL_GROUP:
-                found.append((f"{path.stem}::{record['case']}", record))
+                found.append((f"{name[:-6]}::{record['case']}", record))
     return found
 
 
