@@ -78,7 +78,7 @@ async def _bare_server(ready: Callable[[int], None]) -> None:
 
 async def _smpsim_server(ready: Callable[[int], None]) -> None:
     from smpsim.config import load_profile
-    from smpsim.transports.emulator import Emulator
+    from smpsim.board import Emulator
 
     emulator = Emulator(load_profile("native_sim_udp"), time_scale=0.0, udp=[(HOST, 0)])
     await emulator.start()

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from smpsim import __version__, flashtool
+from smpsim.board import DEFAULT_UDP, Emulator, parse_hostport
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
-from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
 
 
 def _time_scale(text: str) -> float:

@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from smpsim.board import Emulator
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
-from smpsim.transports.emulator import Emulator
-from smpsim.transports.serial_pty import PtyEndpoint
+from smpsim.transports.serial.line import PtyEndpoint
 
 if TYPE_CHECKING:  # bless is an optional extra
-    from smpsim.transports.ble import BleEndpoint
+    from smpsim.transports.ble.endpoint import BleEndpoint
 
 T = TypeVar("T")
 START_TIMEOUT_S = 30.0

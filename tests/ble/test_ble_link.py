@@ -14,8 +14,8 @@ from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.config import Ble
 from smpsim.pytest_plugin import EmulatedDevice
-from smpsim.transports.ble_link import LinkModel
-from smpsim.transports.bluez import AdapterControl
+from smpsim.transports.ble.bluez import AdapterControl
+from smpsim.transports.ble.link import LinkModel
 
 from .ble_support import signed_image
 from .mockbus import PERIPHERAL, MockBus

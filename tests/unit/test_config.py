@@ -14,8 +14,8 @@ from smpsim.config import (
     builtin_profiles,
     load_profile,
 )
+from smpsim.config.catalog import GROUPS
 from smpsim.errors import ConfigError, SmpsimError
-from smpsim.mcumgr.catalog import GROUPS
 
 BUILTIN = ["esp32c3", "fast", "native_sim_serial", "native_sim_serial_bigrx",
            "native_sim_serial_buf2048", "native_sim_serial_buf96", "native_sim_serial_fs",

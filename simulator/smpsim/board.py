@@ -14,11 +14,11 @@ from smpsim.config import Profile
 from smpsim.device.mcu import Device
 from smpsim.errors import ConfigError
 from smpsim.transports.runner import Runner
-from smpsim.transports.serial_pty import PortEndpoint, PtyEndpoint
+from smpsim.transports.serial.line import PortEndpoint, PtyEndpoint
 from smpsim.transports.udp import UdpEndpoint, serve_udp
 
 if TYPE_CHECKING:  # bless is an optional extra: imported when BLE is asked for
-    from smpsim.transports.ble import BleEndpoint
+    from smpsim.transports.ble.endpoint import BleEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Emulator:
     pty: bool = False
     """Serve SMP on a PTY."""
     pty_link: Path | None = None
-    """The PTY's symlink; ``None``: :func:`~smpsim.transports.serial_pty.default_link`."""
+    """The PTY's symlink; ``None``: :func:`~smpsim.transports.serial.line.default_link`."""
     serial_device: str | None = None
     """A real serial port to serve SMP on (``/dev/ttyUSB0``)."""
     baud: int | None = None
@@ -111,7 +111,7 @@ class Emulator:
 
     async def _start_ble(self, adapter: str) -> str:
         try:
-            from smpsim.transports.ble import BleEndpoint
+            from smpsim.transports.ble.endpoint import BleEndpoint
         except ImportError:
             raise ConfigError("BLE needs bless: pip install 'smpsim[ble]'") from None
         endpoint = BleEndpoint(self.runner, adapter)

@@ -25,7 +25,7 @@ property value. The first two were shown failing without their fix under the Blu
 One more is not a patch: bless leaves the adapter as it finds it, and BlueZ (like BlueZoo, gap 1)
 reports an LE advertiser as discoverable only while its adapter is. The endpoint makes the
 adapter discoverable with no timeout on start and restores it on exit
-(:meth:`smpsim.transports.bluez.AdapterControl.make_discoverable`).
+(:meth:`smpsim.transports.ble.bluez.AdapterControl.make_discoverable`).
 
 And one in dbus_next 0.2.3, which bless uses: ``MessageBus.disconnect()`` never closes the
 socket (the garbage collector does, with a ``ResourceWarning``); :func:`close_bus` does.

@@ -33,9 +33,9 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from smpsim.device.shell_line import ShellLine
+from smpsim.device.shell.line import ShellLine
 from smpsim.errors import ConfigError
-from smpsim.mcumgr.framing import (
+from smpsim.mcumgr.framing.serial import (
     ConsoleReceiver,
     Dropped,
     Event,
