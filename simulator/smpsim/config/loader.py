@@ -20,10 +20,15 @@ from typing import Any
 from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.config.schema import (
     HASH_TYPES,
+    MCUBOOT_MODES,
     SERIAL_TRANSPORTS,
+    SIGNATURES,
     STATS_KINDS,
     STATS_UNITS_MAX,
+    TASKSTAT_KEYS,
+    TEST_KEYS,
     Ble,
+    Bootloader,
     Profile,
     Serial,
     StatsGroup,
@@ -155,6 +160,22 @@ def _check_ble(ble: Ble) -> None:
         raise ConfigError("firmware.ble.packets_per_interval must be at least 1")
 
 
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
+def _check_mcuboot(mcuboot: Bootloader | None) -> None:
+    if mcuboot is None:
+        return
+    _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
+    _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
+    for index, key in enumerate(mcuboot.keys):
+        if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
+            raise ConfigError(f"mcuboot.keys[{index}]: {key!r} is neither PEM text nor one of "
+                              f"{', '.join(TEST_KEYS)}")
+
+
 def _check_groups(profile: Profile) -> None:
     for group, commands in profile.firmware.groups.items():
         info = GROUPS.get(group)
@@ -169,8 +190,7 @@ def _check_groups(profile: Profile) -> None:
     if unknown_shell:
         raise ConfigError(f"firmware.shell.commands: unknown {', '.join(unknown_shell)}; "
                           f"known: {', '.join(SHELL_COMMANDS)}")
-    if profile.firmware.os.taskstat_key not in ("name", "prio", "index"):
-        raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
+    _check_choice("firmware.os.taskstat_key", profile.firmware.os.taskstat_key, TASKSTAT_KEYS)
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
     _check_serial(profile.firmware.serial)
@@ -284,6 +304,7 @@ def load_profile(ref: str | Path) -> Profile:
         profile: Profile = _build(Profile, table, "")
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
+        _check_mcuboot(profile.mcuboot)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)

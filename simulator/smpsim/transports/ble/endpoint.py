@@ -59,6 +59,7 @@ from smpsim.mcumgr.framing.reassembly import Reassembler
 from smpsim.transports.ble import bless_fixes
 from smpsim.transports.ble.bluez import AdapterControl, address_of
 from smpsim.transports.ble.link import ATT_HEADER, LinkModel
+from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ ATT_MIN_MTU = 23
 
 class BleEndpoint:
     """The board's SMP GATT service on one BlueZ adapter (``hci0``)."""
+
+    medium = "BLE"
 
     def __init__(self, runner: Runner, adapter: str = "hci0") -> None:
         self.runner = runner
@@ -158,6 +161,13 @@ class BleEndpoint:
         """Wait until registering or withdrawing the service is done."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def started(self) -> None:
+        """The board is up: wait until it advertises (a refusal is a :class:`ConfigError`)."""
+        await self.settled()
+        if self.register_error is not None:
+            raise ConfigError(f"BlueZ refused the SMP service on {self.adapter}: "
+                              f"{self.register_error}")
 
     @property
     def advertising(self) -> bool:
@@ -369,3 +379,14 @@ class BleEndpoint:
         self._char.value = bytearray(chunk)
         self._server.update_value(SMP_SERVICE_UUID, SMP_CHARACTERISTIC_UUID)
         self.notifications += 1
+
+
+async def open_endpoint(runner: Runner, spec: EndpointSpec) -> BleEndpoint:
+    """Serve SMP over BLE on the spec's adapter (default ``hci0``)."""
+    endpoint = BleEndpoint(runner, spec.where or "hci0")
+    try:
+        await endpoint.start()
+    except BaseException:
+        await endpoint.close()
+        raise
+    return endpoint
