@@ -20,12 +20,14 @@ from typing import Any
 from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.config.schema import (
     HASH_TYPES,
+    RECOVERY_FRAMINGS,
     SERIAL_TRANSPORTS,
     STATS_KINDS,
     STATS_UNITS_MAX,
     Ble,
     Profile,
     Serial,
+    SerialRecovery,
     StatsGroup,
 )
 from smpsim.errors import ConfigError
@@ -137,6 +139,44 @@ def _read_table(ref: str, relative_to: Path | None,
         base, _ = _read_table(parent, base_dir, (*seen, source))
         table = _merge(base, table)
     return table, source
+
+
+MCUBOOT_MODES = ("swap-move", "swap-scratch", "swap-offset", "overwrite-only", "ram-load")
+"""``mcuboot.mode`` values."""
+MCUBOOT_LOG_LEVELS = ("inf", "dbg")
+"""``mcuboot.log_level`` values."""
+
+
+def _check_mcuboot(profile: Profile) -> None:
+    mcuboot = profile.mcuboot
+    if mcuboot is None:
+        return
+    if mcuboot.mode not in MCUBOOT_MODES:
+        raise ConfigError(f"mcuboot.mode must be one of {', '.join(map(repr, MCUBOOT_MODES))}, "
+                          f"not {mcuboot.mode!r}")
+    if mcuboot.log_level not in MCUBOOT_LOG_LEVELS:
+        raise ConfigError(f"mcuboot.log_level must be one of "
+                          f"{', '.join(map(repr, MCUBOOT_LOG_LEVELS))}, not {mcuboot.log_level!r}")
+    _check_recovery(mcuboot.serial_recovery, profile)
+
+
+def _check_recovery(rec: SerialRecovery, profile: Profile) -> None:
+    where = "mcuboot.serial_recovery"
+    if rec.framing not in RECOVERY_FRAMINGS:
+        raise ConfigError(f"{where}.framing must be one of "
+                          f"{', '.join(map(repr, RECOVERY_FRAMINGS))}, not {rec.framing!r}")
+    if not 0 <= rec.raw_input_timeout_ms <= 0xFFFFFFFF:
+        raise ConfigError(f"{where}.raw_input_timeout_ms must be 0 (no timeout) or more")
+    if not 8 <= rec.max_line_input_len <= 0xFFFF:
+        raise ConfigError(f"{where}.max_line_input_len must be from 8 to 65535")
+    if not rec.max_line_input_len <= rec.max_receive_size <= 65535:
+        raise ConfigError(f"{where}.max_receive_size must be from max_line_input_len "
+                          f"({rec.max_line_input_len}) to 65535 (Kconfig range)")
+    if rec.params and rec.max_line_input_len != 128:
+        raise ConfigError(f"{where}.params needs max_line_input_len = 128 "
+                          "(BOOT_MGMT_MCUMGR_PARAMS depends on BOOT_MAX_LINE_INPUT_LEN = 128)")
+    if rec.storage_erase and "storage" not in {p.name for p in profile.board.partitions}:
+        raise ConfigError(f"{where}.storage_erase needs a 'storage' partition")
 
 
 def _check_ble(ble: Ble) -> None:
@@ -284,6 +324,7 @@ def load_profile(ref: str | Path) -> Profile:
         profile: Profile = _build(Profile, table, "")
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
+        _check_mcuboot(profile)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)

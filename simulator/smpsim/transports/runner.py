@@ -7,6 +7,8 @@ meanwhile. While the device reboots it is silent: units are dropped, as a board 
 
 The device may also reset itself (a crashing application, the watchdog on a hung one) or never
 come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
+When MCUboot stays in serial recovery, its own server answers what the serial line submits
+(``serial=True``) and every other transport gets silence, as MCUboot serves only its UART.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
+from smpsim.mcumgr.boot_serial import BootSerialServer
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
 
@@ -34,6 +37,10 @@ class Runner:
     def __init__(self, device: Device, server: Server | None = None) -> None:
         self.device = device
         self.server = server if server is not None else Server(device)
+        mcuboot = device.profile.mcuboot
+        self.recovery_server = BootSerialServer(device) \
+            if mcuboot is not None and mcuboot.serial_recovery.enabled else None
+        """MCUboot's serial recovery server, on builds that have one."""
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
@@ -43,8 +50,8 @@ class Runner:
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
         self.boot_listeners: list[Callable[[], None]] = []
-        """Called in the loop each time the device has come up (what runs after boot: the
-        serial line starts its shell)."""
+        """Called in the loop each time the application has come up (what runs after boot:
+        the serial line starts its shell); not when MCUboot stays in serial recovery."""
         self.down_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device goes down (reset, power cut): the BLE
         transport drops its connections, as a board's radio does."""
@@ -53,14 +60,28 @@ class Runner:
         """Power on: boot the device and wait out its boot time."""
         await self._boot()
 
-    def submit(self, unit: bytes, send: Send) -> None:
-        """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
+    @property
+    def in_recovery(self) -> bool:
+        """MCUboot is serving serial recovery (the application is not running)."""
+        return self.device.in_recovery and self.recovery_server is not None
+
+    def _handle(self, unit: bytes) -> Reply:
+        if self.in_recovery:
+            assert self.recovery_server is not None
+            return self.recovery_server.handle(unit)
+        return self.server.handle(unit)
+
+    def submit(self, unit: bytes, send: Send, *, serial: bool = False) -> None:
+        """A unit of bytes arrived; ``send`` delivers each response frame back to its sender.
+        ``serial``: it came from the UART, which MCUboot serves in serial recovery."""
+        if self.in_recovery and not serial:
+            return
         if self._busy or not self.online.is_set():
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
         try:
-            reply = self.server.handle(unit)
+            reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
@@ -87,7 +108,7 @@ class Runner:
                 if not self._queue or not self.online.is_set():
                     return
                 unit, send = self._queue.popleft()
-                reply = self.server.handle(unit)
+                reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
         finally:
@@ -148,6 +169,8 @@ class Runner:
             self.online.set()
             for listener in self.boot_listeners:
                 listener()
+        elif outcome.recovery:
+            self.online.set()
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
             # At time scale 0 a crash loop must not spin: give the loop a breath per reboot.
