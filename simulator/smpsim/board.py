@@ -6,6 +6,7 @@ Used by the CLI (in the main thread) and by the pytest plugin (in a background t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +65,11 @@ class Emulator:
     """The real port's baud rate; ``None``: the profile's."""
     ble_adapter: str | None = None
     """Serve SMP over Bluetooth LE on this BlueZ adapter (``hci0``); ``None``: no BLE."""
+    hold_button: bool = False
+    """Power on with the recovery button held (released once the board is up): MCUboot
+    enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
+    console_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with every console line from power-on."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
@@ -75,6 +81,10 @@ class Emulator:
         self.device = Device(self.profile, time_scale=self.time_scale,
                              flash_path=self.flash_path)
         self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        for listener in self.console_listeners:
+            self.device.console.subscribe(listener)
+        if self.hold_button:
+            self.device.hold_button()
         self.runner = Runner(self.device)
         lines = []
         try:
@@ -99,6 +109,7 @@ class Emulator:
             if self.ble_adapter is not None:
                 lines.append(await self._start_ble(self.ble_adapter))
             await self.runner.start()
+            self.device.release_button()
             for ble in self.ble_endpoints:
                 await ble.settled()  # advertising before the ready line
                 if ble.register_error is not None:

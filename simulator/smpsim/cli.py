@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--hold-button", action="store_true",
+                     help="power on with the recovery button held: MCUboot enters serial "
+                          "recovery on builds that check it (released once the board is up)")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -109,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
                         pty=args.serial is not None,
                         pty_link=Path(args.serial) if args.serial else None,
                         serial_device=args.serial_device, baud=args.baud,
-                        ble_adapter=(args.adapter or "hci0") if args.ble else None)
+                        ble_adapter=(args.adapter or "hci0") if args.ble else None,
+                        hold_button=args.hold_button)
     asyncio.run(_serve(emulator))
     return 0
 

@@ -463,6 +463,9 @@ class FsConfig:
     long has its file closed."""
     shell: bool = True
     """``FILE_SYSTEM_SHELL``: the shell has the ``fs`` command (with the fs group)."""
+    mounted_log_after_format_only: bool = False
+    """The ``<point> mounted`` log line shows only after a format: a quirk of the mps2/an385
+    fixtures' logs (every other build logs it at each mount)."""
     files: tuple[FsFile, ...] = ()
     """Files the application creates when missing."""
     log: FsLog | None = None
