@@ -10,6 +10,7 @@ img_mgmt's FLASH_WRITE_FAILED; the next boot's crash makes MCUboot revert.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,8 @@ from smpclient.requests.os_management import ResetWrite
 from smpsim.device.mcu import Device
 from smpsim.pytest_plugin import EmulatedDevice
 
-from .itsupport import PortUDP, echo_frame, parse_frame, smp_session, udp_socket, wait_until
+from .itsupport import BIN, PortUDP, echo_frame, parse_frame, smp_session, udp_socket, wait_until
+from .serial_support import Port
 from .test_dfu_smpclient import APP_110, FACTORY, flags, read_state
 
 IMAGES = Path(__file__).resolve().parents[2] / "flash_images"
@@ -220,6 +222,28 @@ def test_power_cut_at_a_point_of_the_swap_then_mcuboot_finishes_it(
                                       1: ("1.0.0", FACTORY, flags("confirmed"))}
 
 
+def test_a_brownout_at_the_reset_interrupts_the_swap_which_mcuboot_finishes(
+        smp_device: EmulatedDevice) -> None:
+    async def upload_and_test(client: SMPClient) -> Any:
+        await _upload(client)
+        return await client.request(ImageStatesWrite(hash=APP_110, confirm=False))
+    assert success(smp_session(smp_device.host, smp_device.port, upload_and_test))
+    smp_device.faults.brownout(seed=5)
+    since = smp_device.status()["events"]
+    answer = smp_session(smp_device.host, smp_device.port, lambda c: c.request(ResetWrite()))
+    assert success(answer)
+    wait_until(lambda: smp_device.state().online and smp_device.state().boot_count == 3,
+               timeout_s=10)  # the reset's boot, cut short; the boot when power came back
+    told = list(smp_device.events(since, timeout_s=0.05))
+    states = [e["state"] for e in told if e["kind"] == "board"]
+    assert states == ["booting", "off", "booting", "online"]
+    assert any(e["kind"] == "fault" and "brown-out" in e["what"] for e in told)
+    assert [e.get("resumed") for e in told if e["kind"] == "swap" and e["phase"] == "start"] \
+        == [False, True]
+    assert read_state(smp_device) == {0: ("1.1.0", APP_110, flags("active")),
+                                      1: ("1.0.0", FACTORY, flags("confirmed"))}
+
+
 # --- link faults on raw UDP: what a client library would hide --------------------------------
 
 def _echo(sock: Any, seq: int, text: str = "hi") -> None:
@@ -316,3 +340,21 @@ def test_the_plugin_drives_smpclient_while_faults_come_and_go(
                     seen.append(False)
             return seen
     assert asyncio.run(main()) == [True, False, True]
+
+
+def test_serial_line_noise_makes_zephyr_drop_frames_then_smpmgr_gets_through(
+        smp_device_factory: Callable[..., EmulatedDevice]) -> None:
+    board = smp_device_factory("native_sim_serial_bigrx", serial=True)
+    assert board.serial_path is not None
+    board.faults.noise(probability=0.05, direction="requests", seed=11)
+    with Port(board.serial_path) as port:
+        for seq in range(5):
+            port.send(echo_frame(seq, "x" * 40))
+        assert port.quiet(0.3) == b""  # every line failed its CRC: Zephyr says nothing
+    noise = board.faults.list()[0]
+    assert noise["hits"] > 5
+    board.faults.clear()
+    done = subprocess.run([str(BIN / "smpmgr"), "--port", board.serial_path, "--timeout", "2",
+                           "os", "echo", "clean line"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and "clean line" in done.stdout, done.stdout + done.stderr

@@ -89,6 +89,7 @@ class ControlPlane:
         """The flash as the current boot found it (to rehearse its swap on)."""
         self._cut_at_percent: float | None = None
         self._brownout: AppFault | None = None
+        self._brownout_armed = False
         self._closed = False
         self._attach()
 
@@ -133,11 +134,27 @@ class ControlPlane:
 
     def _state(self, state: str) -> None:
         self.hub.publish("board", state=state, boot_count=self.device.boot_count)
+        brownout = self._brownout
         if state in ("online", "resetting", "halted"):
             self._flush_flash(force=True)
-            if self._brownout is not None and state != "booting":
-                self.device.flash.cancel_power_cut()  # the boot ended before the brown-out
-                self._brownout = None
+        if brownout is None:
+            return
+        if state == "booting" and not self._brownout_armed:
+            # The supply sags as the board resets: the power goes before a flash operation of
+            # the boot (if it does that much flash work), then comes back.
+            at = random.Random(brownout.seed).randint(1, 20)
+            self.device.flash.cut_power_before(at)
+            self._brownout_armed = True
+            self._fired(brownout, f"brown-out before flash operation {at} of the boot")
+        elif state == "off" and self._brownout_armed:
+            self._brownout = None
+            self._brownout_armed = False
+            self.loop.call_later(BROWNOUT_OFF_S,
+                                 lambda: self.loop.create_task(self.runner.power_on()))
+        elif state in ("online", "resetting", "halted") and self._brownout_armed:
+            self.device.flash.cancel_power_cut()  # the boot ended before the brown-out struck
+            self._brownout = None
+            self._brownout_armed = False
 
     def _device_event(self, kind: str, fields: dict[str, Any]) -> None:
         if kind == "swap" and fields.get("phase") == "start":
@@ -277,18 +294,7 @@ class ControlPlane:
         return {"action": name, **result, "state": self.runner.state}
 
     async def _reset(self, fields: dict[str, Any]) -> dict[str, Any]:
-        brownout = self._brownout
-        if brownout is not None:
-            # The supply sags as the board resets: the power goes before a flash operation of
-            # the boot that follows (if it does that much flash work), then comes back.
-            at = random.Random(brownout.seed).randint(1, 20)
-            self.device.flash.cut_power_before(at)
-            self._fired(brownout, f"brown-out before flash operation {at} of the boot")
         await self.runner.reset()
-        if brownout is not None and self.runner.state == "off":
-            await asyncio.sleep(BROWNOUT_OFF_S)
-            await self.runner.power_on()
-        self._brownout = None
         return {}
 
     async def _power_off(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -429,7 +435,9 @@ class ControlPlane:
             self._flash_faults.faults.remove(fault)
         elif isinstance(fault, AppFault):
             if fault.kind == "brownout":
-                self._brownout = None
+                if self._brownout_armed:
+                    self.device.flash.cancel_power_cut()
+                self._brownout, self._brownout_armed = None, False
             else:
                 self.device.next_boot_app.clear()
         self.hub.publish("fault", id=fault_id, fault=fault.kind, what="cleared")
