@@ -1,70 +1,42 @@
-"""An emulated board on the network: a device, its runner and its transport endpoints.
+"""A simulated board: the device, its runner and the transport endpoints it serves.
 
-Used by the CLI (in the main thread) and by the pytest plugin (in a background thread).
+The composition root: the CLI (in the main thread) and the pytest plugin (in a background
+thread) build one :class:`Board` per simulated board from a profile and a list of
+:class:`~smpsim.transports.endpoint.EndpointSpec`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
-from smpsim.errors import ConfigError
+from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
 from smpsim.transports.runner import Runner
-from smpsim.transports.serial.line import PortEndpoint, PtyEndpoint
-from smpsim.transports.udp import UdpEndpoint, serve_udp
-
-if TYPE_CHECKING:  # bless is an optional extra: imported when BLE is asked for
-    from smpsim.transports.ble.endpoint import BleEndpoint
 
 log = logging.getLogger(__name__)
+E = TypeVar("E")
 
 DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
-
-
-def parse_hostport(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); raises ConfigError with the reason."""
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]:")
-    else:
-        host, sep, rest = text.rpartition(":")
-    if not sep or not host or (":" in host and not text.startswith("[")):
-        raise ConfigError(f"bad address {text!r}: expected HOST:PORT or [IPV6]:PORT")
-    try:
-        port = int(rest)
-    except ValueError:
-        raise ConfigError(f"bad port in {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port out of range in {text!r}")
-    return host, port
+"""Where ``smpsim run`` serves UDP when told nothing else."""
 
 
 @dataclass
-class Emulator:
-    """Everything one emulated board needs to run."""
+class Board:
+    """Everything one simulated board needs to run."""
 
     profile: Profile
     """Board and firmware."""
+    specs: Sequence[EndpointSpec] = ()
+    """The endpoints to serve, in order."""
     time_scale: float = 0.0
     """1.0 real time, 0 instant."""
     flash_path: Path | None = None
     """Flash file; ``None`` keeps flash in memory."""
-    udp: list[tuple[str, int]] = field(default_factory=list)
-    """UDP endpoints to serve."""
-    pty: bool = False
-    """Serve SMP on a PTY."""
-    pty_link: Path | None = None
-    """The PTY's symlink; ``None``: :func:`~smpsim.transports.serial.line.default_link`."""
-    serial_device: str | None = None
-    """A real serial port to serve SMP on (``/dev/ttyUSB0``)."""
-    baud: int | None = None
-    """The real port's baud rate; ``None``: the profile's."""
-    ble_adapter: str | None = None
-    """Serve SMP over Bluetooth LE on this BlueZ adapter (``hci0``); ``None``: no BLE."""
     hold_button: bool = False
     """Power on with the recovery button held (released once the board is up): MCUboot
     enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
@@ -72,9 +44,8 @@ class Emulator:
     """Called with every console line from power-on."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
-    endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
-    serial_endpoints: list[PtyEndpoint | PortEndpoint] = field(init=False, default_factory=list)
-    ble_endpoints: list[BleEndpoint] = field(init=False, default_factory=list)
+    endpoints: list[Endpoint] = field(init=False, default_factory=list)
+    """The open endpoints, in the order of :attr:`specs`."""
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
@@ -86,62 +57,30 @@ class Emulator:
         if self.hold_button:
             self.device.hold_button()
         self.runner = Runner(self.device)
-        lines = []
         try:
-            for host, port in self.udp:
-                try:
-                    endpoint = await serve_udp(self.runner, host, port)
-                except OSError as exc:
-                    raise ConfigError(f"cannot serve UDP on {host}:{port}: {exc.strerror}") \
-                        from None
-                self.endpoints.append(endpoint)
-                bound_host, bound_port = endpoint.address
-                shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-                lines.append(f"smpsim: {self.profile.name} serving SMP over UDP on "
-                             f"{shown}:{bound_port}")
-            if self.pty:
-                self.serial_endpoints.append(PtyEndpoint(self.runner, self.pty_link))
-            if self.serial_device is not None:
-                self.serial_endpoints.append(
-                    PortEndpoint(self.runner, self.serial_device, self.baud))
-            lines += [f"smpsim: {self.profile.name} serving SMP over serial on {e.describe()}"
-                      for e in self.serial_endpoints]
-            if self.ble_adapter is not None:
-                lines.append(await self._start_ble(self.ble_adapter))
+            for spec in self.specs:
+                self.endpoints.append(await open_endpoint(self.runner, spec))
             await self.runner.start()
             self.device.release_button()
-            for ble in self.ble_endpoints:
-                await ble.settled()  # advertising before the ready line
-                if ble.register_error is not None:
-                    raise ConfigError(f"BlueZ refused the SMP service on {ble.adapter}: "
-                                      f"{ble.register_error}")
+            for endpoint in self.endpoints:
+                await endpoint.started()
         except BaseException:
             await self.stop()
             raise
-        return lines
+        return [f"smpsim: {self.profile.name} serving SMP over {e.medium} on {e.describe()}"
+                for e in self.endpoints]
 
-    async def _start_ble(self, adapter: str) -> str:
-        try:
-            from smpsim.transports.ble.endpoint import BleEndpoint
-        except ImportError:
-            raise ConfigError("BLE needs bless: pip install 'smpsim[ble]'") from None
-        endpoint = BleEndpoint(self.runner, adapter)
-        self.ble_endpoints.append(endpoint)
-        await endpoint.start()
-        return f"smpsim: {self.profile.name} serving SMP over BLE on {endpoint.describe()}"
+    def endpoint(self, kind: type[E]) -> E:
+        """The first open endpoint of class ``kind``."""
+        for endpoint in self.endpoints:
+            if isinstance(endpoint, kind):
+                return endpoint
+        raise LookupError(f"this board serves no {kind.__name__}")
 
     async def stop(self) -> None:
-        """Close the endpoints and the flash file."""
-        for ble in self.ble_endpoints:
-            await ble.close()
-        self.ble_endpoints.clear()
-        for endpoint in self.endpoints:
-            if endpoint.transport is not None:
-                endpoint.transport.close()
-        self.endpoints.clear()
-        for serial in self.serial_endpoints:
-            await serial.close()
-        self.serial_endpoints.clear()
+        """Close the endpoints (last opened first) and the flash file."""
+        while self.endpoints:
+            await self.endpoints.pop().close()
         if hasattr(self, "runner"):
             await self.runner.close()
         if hasattr(self, "device"):

@@ -20,10 +20,14 @@ from typing import Any
 from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.config.schema import (
     HASH_TYPES,
+    MCUBOOT_MODES,
     RECOVERY_FRAMINGS,
     SERIAL_TRANSPORTS,
+    SIGNATURES,
     STATS_KINDS,
     STATS_UNITS_MAX,
+    TASKSTAT_KEYS,
+    TEST_KEYS,
     Ble,
     Profile,
     Serial,
@@ -141,30 +145,13 @@ def _read_table(ref: str, relative_to: Path | None,
     return table, source
 
 
-MCUBOOT_MODES = ("swap-move", "swap-scratch", "swap-offset", "overwrite-only", "ram-load")
-"""``mcuboot.mode`` values."""
 MCUBOOT_LOG_LEVELS = ("inf", "dbg")
 """``mcuboot.log_level`` values."""
 
 
-def _check_mcuboot(profile: Profile) -> None:
-    mcuboot = profile.mcuboot
-    if mcuboot is None:
-        return
-    if mcuboot.mode not in MCUBOOT_MODES:
-        raise ConfigError(f"mcuboot.mode must be one of {', '.join(map(repr, MCUBOOT_MODES))}, "
-                          f"not {mcuboot.mode!r}")
-    if mcuboot.log_level not in MCUBOOT_LOG_LEVELS:
-        raise ConfigError(f"mcuboot.log_level must be one of "
-                          f"{', '.join(map(repr, MCUBOOT_LOG_LEVELS))}, not {mcuboot.log_level!r}")
-    _check_recovery(mcuboot.serial_recovery, profile)
-
-
 def _check_recovery(rec: SerialRecovery, profile: Profile) -> None:
     where = "mcuboot.serial_recovery"
-    if rec.framing not in RECOVERY_FRAMINGS:
-        raise ConfigError(f"{where}.framing must be one of "
-                          f"{', '.join(map(repr, RECOVERY_FRAMINGS))}, not {rec.framing!r}")
+    _check_choice(f"{where}.framing", rec.framing, RECOVERY_FRAMINGS)
     if not 0 <= rec.raw_input_timeout_ms <= 0xFFFFFFFF:
         raise ConfigError(f"{where}.raw_input_timeout_ms must be 0 (no timeout) or more")
     if not 8 <= rec.max_line_input_len <= 0xFFFF:
@@ -195,6 +182,25 @@ def _check_ble(ble: Ble) -> None:
         raise ConfigError("firmware.ble.packets_per_interval must be at least 1")
 
 
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
+def _check_mcuboot(profile: Profile) -> None:
+    mcuboot = profile.mcuboot
+    if mcuboot is None:
+        return
+    _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
+    _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
+    _check_choice("mcuboot.log_level", mcuboot.log_level, MCUBOOT_LOG_LEVELS)
+    _check_recovery(mcuboot.serial_recovery, profile)
+    for index, key in enumerate(mcuboot.keys):
+        if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
+            raise ConfigError(f"mcuboot.keys[{index}]: {key!r} is neither PEM text nor one of "
+                              f"{', '.join(TEST_KEYS)}")
+
+
 def _check_groups(profile: Profile) -> None:
     for group, commands in profile.firmware.groups.items():
         info = GROUPS.get(group)
@@ -209,8 +215,7 @@ def _check_groups(profile: Profile) -> None:
     if unknown_shell:
         raise ConfigError(f"firmware.shell.commands: unknown {', '.join(unknown_shell)}; "
                           f"known: {', '.join(SHELL_COMMANDS)}")
-    if profile.firmware.os.taskstat_key not in ("name", "prio", "index"):
-        raise ConfigError("firmware.os.taskstat_key must be 'name', 'prio' or 'index'")
+    _check_choice("firmware.os.taskstat_key", profile.firmware.os.taskstat_key, TASKSTAT_KEYS)
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
     _check_serial(profile.firmware.serial)

@@ -74,6 +74,18 @@ class Board:
     """Watchdog timeout: a hung application is reset after this long."""
 
 
+MCUBOOT_MODES = ("swap-move", "swap-scratch", "swap-offset", "overwrite-only",
+                 "ram-load")
+"""``mcuboot.mode``: MCUboot's upgrade strategies smpsim models."""
+SIGNATURES = ("none", "rsa-2048", "rsa-3072", "ecdsa-p256", "ed25519")
+"""``mcuboot.signature``: hash only, or the signature type MCUboot checks."""
+TEST_KEYS = ("insecure-test-rsa-2048", "insecure-test-rsa-3072", "insecure-test-ecdsa-p256",
+             "insecure-test-ed25519")
+"""``mcuboot.keys`` names of smpsim's packaged insecure test keys (else inline PEM text)."""
+TASKSTAT_KEYS = ("name", "prio", "index")
+"""``firmware.os.taskstat_key``: what os taskstat keys its threads by."""
+
+
 RECOVERY_FRAMINGS = ("console", "raw")
 """Serial recovery framings (see :class:`SerialRecovery`)."""
 
@@ -249,8 +261,8 @@ class ShellConfig:
     """Kconfig of the Zephyr shell: the SMP shell group's dummy backend and the UART shell."""
 
     commands: tuple[str, ...] = ()
-    """Root commands compiled in; empty means smp_svr's set for the board (see
-    ``smpsim.device.shell_cmds``)."""
+    """Root commands compiled in (names of ``catalog.SHELL_COMMANDS``); empty means smp_svr's
+    set for the board (see ``smpsim.device.shell.commands``)."""
     cmd_buff_size: int = 256
     """``SHELL_CMD_BUFF_SIZE``: longest command line plus its terminator."""
     dummy_buf_size: int = 512

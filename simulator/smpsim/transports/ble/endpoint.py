@@ -59,6 +59,8 @@ from smpsim.mcumgr.framing.reassembly import Reassembler
 from smpsim.transports.ble import bless_fixes
 from smpsim.transports.ble.bluez import AdapterControl, address_of
 from smpsim.transports.ble.link import ATT_HEADER, LinkModel
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ ATT_MIN_MTU = 23
 
 class BleEndpoint:
     """The board's SMP GATT service on one BlueZ adapter (``hci0``)."""
+
+    medium = "BLE"
 
     def __init__(self, runner: Runner, adapter: str = "hci0") -> None:
         self.runner = runner
@@ -91,6 +95,7 @@ class BleEndpoint:
         """Writes received."""
         self.notifications = 0
         """Notifications sent."""
+        self._origin = Origin("ble", adapter)
         self.register_error: str | None = None
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
         self._session = 0
@@ -158,6 +163,13 @@ class BleEndpoint:
         """Wait until registering or withdrawing the service is done."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def started(self) -> None:
+        """The board is up: wait until it advertises (a refusal is a :class:`ConfigError`)."""
+        await self.settled()
+        if self.register_error is not None:
+            raise ConfigError(f"BlueZ refused the SMP service on {self.adapter}: "
+                              f"{self.register_error}")
 
     @property
     def advertising(self) -> bool:
@@ -337,7 +349,8 @@ class BleEndpoint:
         if collected.dropped is not None:
             log.debug("BLE: write of %d bytes dropped: %s", len(value), collected.dropped)
         if collected.packet is not None:
-            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session))
+            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session),
+                               self._origin)
 
     def _respond(self, frame: bytes, session: int) -> None:
         if session != self._session or not self.subscribed:
@@ -369,3 +382,14 @@ class BleEndpoint:
         self._char.value = bytearray(chunk)
         self._server.update_value(SMP_SERVICE_UUID, SMP_CHARACTERISTIC_UUID)
         self.notifications += 1
+
+
+async def open_endpoint(runner: Runner, spec: EndpointSpec) -> BleEndpoint:
+    """Serve SMP over BLE on the spec's adapter (default ``hci0``)."""
+    endpoint = BleEndpoint(runner, spec.where or "hci0")
+    try:
+        await endpoint.start()
+    except BaseException:
+        await endpoint.close()
+        raise
+    return endpoint
