@@ -37,14 +37,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import cbor2
 import pytest
 
 from smpsim.config import load_profile
 from smpsim.mcumgr.boot_serial.framing import crc16, encode_console
+from smpsim.mcumgr.framing.serial import encode_packet
 from smpsim.pytest_plugin import EmulatedDevice
 
 from .compare import compare_response, decode
-from .records import HEADER_SIZE, SUMMARY_KEY, Header, Record, load_builds, load_transcript
+from .records import (
+    HEADER_SIZE,
+    SUMMARY_KEY,
+    Header,
+    Record,
+    load_builds,
+    load_transcript,
+    split_unit,
+)
 from .recovery_images import IMG, UPLOAD, Images, upload_frame
 from .test_serial_replay import LineClient, smp_decode, split_console, split_raw, wire_lines
 
@@ -139,7 +149,7 @@ class Replay:
         if len(packets) != len(expected):
             problems.append(f"{len(packets)} answer(s), expected {len(expected)}: "
                             f"{[p.hex() for p in packets]}")
-        frames = [f for f in _frames_of(request)]
+        frames = split_unit(request)
         for i, ((frame, info, line), got, got_wire) in enumerate(
                 zip(expected, packets, wires, strict=False)):
             if got_wire != line:
@@ -150,7 +160,12 @@ class Replay:
             pytest.fail(f"{label}:\n" + "\n".join(problems), pytrace=False)
 
     def line_bytes(self, frame: bytes) -> bytes:
+        """MCUboot's answer as it is on the line."""
         return frame if self.raw else encode_console(frame)
+
+    def zephyr_line_bytes(self, frame: bytes) -> bytes:
+        """A client's request, or smp_svr's answer, as it is on the line (Zephyr's lines)."""
+        return frame if self.raw else encode_packet(frame)
 
     # -- records ----------------------------------------------------------------------------
 
@@ -222,9 +237,9 @@ class Replay:
                 request = upload_frame(self.seq, self.next_off, data)
             end = self.next_off + len(data)
             off = end if end == self.total else end - end % 4
-            body = b"\xbf\x62rc\x00\x63off" + _uint(off) + b"\xff"
+            body = b"\xbf\x62rc\x00\x63off" + cbor2.dumps(off) + b"\xff"
             answer = Header(1, 3, 0, len(body), IMG, self.seq, UPLOAD).pack() + body
-            wire = request if self.raw else encode_console_request(request)
+            wire = self.zephyr_line_bytes(request)
             self.exchange(f"{label} <- chunk at {self.next_off}", wire, request,
                           [(answer, {"header": Header.parse(answer).fields()},
                             self.line_bytes(answer))])
@@ -244,21 +259,14 @@ class Replay:
         """The application's os reset with boot mode 1: back into serial recovery."""
         boots = self.device.state().boot_count
         answer = bytes.fromhex("0b0000020000f005bfff")
-        self.exchange(f"{label} <- os reset boot_mode 1", self.line_bytes_request(BOOT_MODE_RESET),
+        self.exchange(f"{label} <- os reset boot_mode 1", self.zephyr_line_bytes(BOOT_MODE_RESET),
                       BOOT_MODE_RESET, [(answer, {"header": Header.parse(answer).fields()},
-                                         self.line_bytes_app(answer))])
+                                         self.zephyr_line_bytes(answer))])
         deadline = time.monotonic() + REBOOT_TIMEOUT_S
         while not (self.device.state().boot_count > boots and self.device.in_recovery()) \
                 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert self.device.in_recovery(), f"{label}: boot mode 1 did not enter recovery"
-
-    def line_bytes_request(self, frame: bytes) -> bytes:
-        return frame if self.raw else encode_console_request(frame)
-
-    def line_bytes_app(self, frame: bytes) -> bytes:
-        """An answer of the application (smp_svr: Zephyr's lines)."""
-        return frame if self.raw else encode_console_request(frame)
 
     def boot_log(self, record: Record, since: int) -> None:
         """MCUboot's (and the application's) console against the record, then the recorder's
@@ -269,25 +277,10 @@ class Replay:
         probe = record.raw.get("probe_echo")
         if probe:
             answer = bytes.fromhex(probe["response_hex"])
-            self.exchange(f"{record.test_id} probe", self.line_bytes(PROBE), PROBE,
-                          [(answer, {"header": Header.parse(answer).fields()},
-                            self.line_bytes(answer))])
-
-
-def encode_console_request(request: bytes) -> bytes:
-    """A client's lines for a request (Zephyr's shape, which the recorder's client uses)."""
-    from smpsim.mcumgr.framing.serial import encode_packet
-    return encode_packet(request)
-
-
-def _uint(value: int) -> bytes:
-    import cbor2
-    return cbor2.dumps(value)
-
-
-def _frames_of(unit: bytes) -> list[Any]:
-    from .records import split_unit
-    return split_unit(unit)
+            line = self.zephyr_line_bytes(answer) if record.raw.get("answered_by") == "app" \
+                else self.line_bytes(answer)
+            self.exchange(f"{record.test_id} probe", self.zephyr_line_bytes(PROBE), PROBE,
+                          [(answer, {"header": Header.parse(answer).fields()}, line)])
 
 
 def _recovery_answer(record: Record) -> bool:
