@@ -8,7 +8,8 @@ bare packets), then each frame decoded and compared as in the other replays (com
 board goes through every state of the recording, MCUboot's recovery server and smp_svr in turn:
 after each reset the board must come back served by the same program as the recorded one
 (``answered_by``, checked with the recorder's own echo probe), and MCUboot's console since the
-reset is held to the record's ``console_summary`` (kernel debug noise aside).
+reset is held to the record's ``console_summary`` (kernel debug noise aside), and its debug
+lines during each exchange to the record's ``server_log``.
 
 Where a record cannot be sent as recorded, the deviation is documented and asserted:
 
@@ -31,6 +32,7 @@ Where a record cannot be sent as recorded, the deviation is documented and asser
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import struct
 import time
@@ -73,6 +75,9 @@ NOISE = re.compile(r"took mutex|lock_count|new owner of mutex|^D: stack 0x|sched
 """Console lines left out of a boot log comparison: the kernel's debug noise the recorder's
 ``console_summary`` dropped (and its TLV iterator lines), and the ``TX`` of the reset answer
 and of the recorder's probe."""
+KERNEL_NOISE = re.compile(r"took mutex|lock_count|new owner of mutex|^D: stack 0x"
+                          r"|scheduler (un)?locked|^D: thread 0x[0-9a-f]+ for \d+ ticks$")
+"""The kernel's own debug lines, which no MCUboot logic prints."""
 STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] ")
 BOOT_MODE_RESET = bytes.fromhex("0a00000c0000f005a169626f6f745f6d6f646501")
 """smp_svr's os reset with ``{"boot_mode": 1}``, v2, seq 0xf0, as the recorder sent it."""
@@ -190,10 +195,26 @@ class Replay:
         if _is_reset(record):
             self.reset_at = len(self.device.console)
             boots = self.device.state().boot_count
+        before = len(self.device.console)
         self.exchange(f"{record.test_id} ({record.file}:{record.line})", wire, unit, expected)
+        self.server_log(record, before)
         self._follow_upload(record, unit, expected)
         if _is_reset(record):
             self._rebooted(record, boots)
+
+    def server_log(self, record: Record, since: int) -> None:
+        """MCUboot's debug lines during the exchange (``server_log``: the recorder kept at most
+        30), kernel noise aside."""
+        recorded = record.raw.get("server_log")
+        if recorded is None:
+            return
+        want = [line for line in recorded if not KERNEL_NOISE.search(line)]
+        got = [line for line in self.device.console[since:] if not KERNEL_NOISE.search(line)]
+        if _is_reset(record):  # what the next boot prints is the boot log's
+            got = list(itertools.takewhile(lambda line: not line.startswith("*** "), got))
+        got = got[:len(recorded)] if len(recorded) >= 30 else got
+        assert got == want, f"{record.test_id}: MCUboot's log differs\n  expected {want}\n" \
+                            f"  got      {got}"
 
     def _follow_upload(self, record: Record, unit: bytes,
                        expected: list[tuple[bytes, dict[str, Any], bytes]]) -> None:
