@@ -6,7 +6,9 @@ application, the recovery button or the boot mode). Instant time (``time_scale=0
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import random
 import re
 import subprocess
 import sys
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from smpsim.mcumgr.boot_serial.framing import crc16
 from smpsim.pytest_plugin import EmulatedDevice
 
 from .itsupport import BIN, wait_until
-from .serial_support import run_toolkit_serial
+from .serial_support import Port, run_toolkit_serial
 
 IMAGES = Path(__file__).resolve().parents[2] / "flash_images"
 GOOD_APP = IMAGES / "app-1.1.0.bin"
@@ -125,3 +128,38 @@ def test_default_board_boot_mode_with_mcumgr_toolkit(
     booted_app(device, boots)
     [state] = run_toolkit_serial(path, ["image_get_state"])
     assert [(s["slot"], s["version"]) for s in state] == [(0, "1.1.0")]
+
+
+@pytest.mark.parametrize("profile", [RECOVERY, f"{RECOVERY}_raw"])
+def test_recovery_answers_after_garbage(smp_device_factory: Callable[..., EmulatedDevice],
+                                        profile: str) -> None:
+    """Random bytes, broken lines and frames on the line: MCUboot's server neither dies nor
+    stops answering (console: the next start line; raw: after its 3 s input timeout)."""
+    device = smp_device_factory(profile, serial=True, time_scale=0.01)
+    assert device.serial_path is not None
+    raw = profile.endswith("_raw")
+    rng = random.Random(13)
+    params = bytes.fromhex("0800000100000706a0")
+    line = b"\x06\x09" + base64.b64encode(b"\x00\x0b" + params
+                                          + crc16(params).to_bytes(2, "big")) + b"\n"
+    with Port(device.serial_path) as port:
+        for _ in range(200):
+            kind = rng.randrange(4)
+            if kind == 0:
+                port.write(rng.randbytes(rng.randrange(1, 300)))
+            elif kind == 1:
+                port.write(line[:rng.randrange(len(line))])
+            elif kind == 2:
+                port.write(bytes([rng.choice([0, 2, 8, 10, 0xE8])]) + rng.randbytes(7)
+                           + rng.randbytes(rng.randrange(0, 40)))
+            else:
+                port.write(b"\x04\x14" + base64.b64encode(rng.randbytes(60)) + b"\n")
+        port.quiet(0.1)  # 10 s of emulated silence: the raw input timeout passes
+        port.write(params if raw else b"\n" + line)
+        if raw:
+            answer = bytes.fromhex("0900001900000706bf686275665f73697a6519040069"
+                                   "6275665f636f756e7401ff")
+            port.wait_for(lambda: port.received.endswith(answer), timeout=5)
+        else:
+            assert port.answer(7) == {"buf_size": 1024, "buf_count": 1}
+    assert device.in_recovery() and device.state().online
