@@ -251,3 +251,13 @@ def test_button_enters_recovery_on_the_default_board() -> None:
     assert lines[-2:] == ["I: Starting bootloader", "I: Enter the serial recovery mode"]
     device.release_button()
     assert device.reset().running
+
+
+def test_a_header_claiming_a_huge_image_is_not_listed() -> None:
+    server = server_of()
+    header = bytes.fromhex("3db8f396") + (0x20240000).to_bytes(4, "little") + (0x200).to_bytes(
+        2, "little") + bytes(2) + (0xFFFFFF00).to_bytes(4, "little") + (0x20).to_bytes(4, "little")
+    data = header + bytes(32 - len(header))
+    assert answer(server, frame(WRITE, 1, 1, {"off": 0, "len": 32, "data": data}))["rc"] == 0
+    assert answer(server, frame(READ, 1, 0)) == {"images": []}
+    assert server.device.reset().recovery  # and MCUboot does not boot it either

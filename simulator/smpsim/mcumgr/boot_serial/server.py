@@ -17,8 +17,10 @@ itself sends two. The rules, all MCUboot's:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from smpsim.device.flash import PowerLoss
 from smpsim.mcumgr.boot_serial import images
 from smpsim.mcumgr.boot_serial.cbor import echo_text
 from smpsim.mcumgr.boot_serial.upload import upload
@@ -29,6 +31,8 @@ from smpsim.mcumgr.server import Reply
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
+
+log = logging.getLogger(__name__)
 
 HEADER_SIZE = 8
 READ, WRITE = 0, 2
@@ -72,7 +76,15 @@ class BootSerialServer:
         group = int.from_bytes(packet[4:6], "big")
         cmd = packet[7]
         payload = packet[HEADER_SIZE:]
-        for body in self._dispatch(op, group, cmd, payload, reply):
+        try:
+            bodies = self._dispatch(op, group, cmd, payload, reply)
+        except PowerLoss:
+            raise  # not an answer: the board is off
+        except Exception:
+            # A bug in smpsim, not hostile input: say so loudly; the request goes unanswered.
+            log.exception("serial recovery: %d/%d failed", group, cmd)
+            return Reply()
+        for body in bodies:
             reply.frames.append(self._frame(packet, body, len(reply.frames)))
             self.loader.dbg("TX")
         reply.busy_s = clock.busy_total - busy_before
