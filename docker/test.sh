@@ -253,6 +253,7 @@ step "docker build (docker/client.Dockerfile)" \
     $DOCKER build --network host -f docker/client.Dockerfile -t smpsim-client .
 CLIENT_BUILD_S=$(since "$t0")
 SIZE=$($DOCKER image inspect -f '{{.Size}}' smpsim)
+BASE_SIZE=$($DOCKER image inspect -f '{{.Size}}' "$BASE")
 CLIENT_SIZE=$($DOCKER image inspect -f '{{.Size}}' smpsim-client)
 
 # The image's own settings, as built.
@@ -305,7 +306,7 @@ slots >"$WORK/slots"
 grep -q "^slot=0 version=1.1.0 .*flags=confirmed,active$" "$WORK/slots" ||
     fail "state-read: 1.1.0 confirmed" "$WORK/slots"
 UPDATE_S=$(since "$t0")
-UPDATE_CPU=$(awk -v a="$CPU0" -v b="$(cpu_seconds "$NAME")" 'BEGIN { printf "%.1f", b - a }')
+UPDATE_CPU=$(awk -v a="$CPU0" -v b="$(cpu_seconds "$NAME")" 'BEGIN { printf "%.2f", b - a }')
 pass "state-read: 1.1.0 active and confirmed (update took $UPDATE_S s)"
 
 # The flash lives on the volume: a restarted container boots 1.1.0.
@@ -362,8 +363,8 @@ STARTED_COMPOSE=""
 pass "docker-compose down"
 
 log ""
-log "image smpsim: $((SIZE / 1000000)) MB, built in $BUILD_S s;" \
-    "smpsim-client: $((CLIENT_SIZE / 1000000)) MB, built in $CLIENT_BUILD_S s"
+log "image smpsim: $((SIZE / 1000000)) MB (base $((BASE_SIZE / 1000000)) MB), built in" \
+    "$BUILD_S s; smpsim-client: $((CLIENT_SIZE / 1000000)) MB, built in $CLIENT_BUILD_S s"
 log "time to healthy: $HEALTHY_S s (after a restart: $RESTART_S s)"
 log "update 1.0.0 -> 1.1.0 (upload, test, reset and swap, confirm): $UPDATE_S s," \
     "$UPDATE_CPU CPU s in the board"
