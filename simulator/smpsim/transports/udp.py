@@ -8,6 +8,7 @@ import typing
 
 from smpsim.errors import ConfigError
 from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 DEFAULT_ADDRESS = "127.0.0.1:1337"
@@ -33,7 +34,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None:
             return
-        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr))
+        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr),
+                           Origin("udp", f"{addr[0]}:{addr[1]}"))
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do, as on a board.
