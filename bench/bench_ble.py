@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from smpclient import SMPClient  # noqa: E402
 from smpclient.transport.ble import SMPBLETransport  # noqa: E402
-from tests.ble import mockbus  # noqa: E402
 
 from smpsim.pytest_plugin import EmulatedDevice  # noqa: E402
+from smpsim.testing import mockbus  # noqa: E402
 
 KEY = ROOT / "flash_images" / "keys" / "insecure-test-ecdsa-p256.pem"
 
@@ -64,7 +64,7 @@ def main() -> None:
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
         image = signed_image(Path(tmp), args.kib * 1024)
         with EmulatedDevice(args.profile, time_scale=args.time_scale,
-                            ble_adapter="hci0") as board:
+                            ble_adapter=mockbus.BOARD_ADAPTER) as board:
             ble = board.profile.firmware.ble
             total, steady, steady_bytes = asyncio.run(upload(image))
     print(f"profile {args.profile}: MTU {ble.mtu}, {ble.conn_interval_ms:g} ms x "

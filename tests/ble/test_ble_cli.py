@@ -22,12 +22,11 @@ from dbus_next.errors import DBusError
 
 from smpsim.errors import ConfigError
 from smpsim.pytest_plugin import EmulatedDevice
-
-from . import mockbus
-from .mockbus import PERIPHERAL
+from smpsim.testing import mockbus
+from smpsim.testing.mockbus import BOARD_ADAPTER, PERIPHERAL
 
 BIN = Path(sys.executable).parent
-READY = "smpsim: nrf52840dk serving SMP over BLE on hci0 as 'Zephyr'"
+READY = "smpsim: nrf52840dk serving SMP over BLE on hci1 as 'Zephyr'"
 TIMEOUT_S = 30
 
 
@@ -36,8 +35,9 @@ def smpsim_ble(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[st
     """``smpsim run --ble ARGS``, once its ready line is out; yields it and its stderr file."""
     errors = tmp_path / "smpsim.err"
     with errors.open("w") as err:
-        proc = subprocess.Popen([str(BIN / "smpsim"), "run", "--ble", *args],
-                                stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [str(BIN / "smpsim"), "run", "--ble", "--adapter", BOARD_ADAPTER, *args],
+            stdout=subprocess.PIPE, stderr=err, text=True)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],
                               daemon=True)
@@ -64,7 +64,7 @@ def adapter_property(name: str) -> object:
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         try:
             reply = await bus.call(Message(
-                destination="org.bluez", path="/org/bluez/hci0",
+                destination="org.bluez", path=f"/org/bluez/{BOARD_ADAPTER}",
                 interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
                 body=["org.bluez.Adapter1", name]))
             assert reply is not None
@@ -78,7 +78,7 @@ def adapter_property(name: str) -> object:
 def test_smpmgr_echo_against_smpsim_run(ble_bus: mockbus.MockBus, tmp_path: Path) -> None:
     assert adapter_property("Discoverable") is False
     with smpsim_ble(tmp_path, "--time-scale", "0") as (proc, errors):
-        # smpsim made hci0 discoverable for good, as BlueZ reports LE advertisers only then.
+        # smpsim made hci1 discoverable for good, as BlueZ reports LE advertisers only then.
         assert adapter_property("Discoverable") is True
         assert adapter_property("Alias") == "Zephyr"
         echo = subprocess.run(
@@ -90,7 +90,7 @@ def test_smpmgr_echo_against_smpsim_run(ble_bus: mockbus.MockBus, tmp_path: Path
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
         log = errors.read_text()
-    assert "BLE: central 00:00:00:00:00:02 connected" in log
+    assert f"BLE: central {mockbus.CENTRAL} connected" in log
     assert "Traceback" not in log and " ERROR " not in log
     # A clean stop hands the adapter back as it found it.
     assert adapter_property("Discoverable") is False
@@ -151,7 +151,7 @@ def test_bluez_refuses_the_service(ble_bus: mockbus.MockBus,
         raise DBusError("org.bluez.Error.Failed", "Failed to register advertisement")
     monkeypatch.setattr(BlessServerBlueZDBus, "start", refuse)
     with pytest.raises(ConfigError) as info:
-        EmulatedDevice(ble_adapter="hci0").start()
-    assert str(info.value) == ("BlueZ refused the SMP service on hci0: DBusError: "
+        EmulatedDevice(ble_adapter=BOARD_ADAPTER).start()
+    assert str(info.value) == ("BlueZ refused the SMP service on hci1: DBusError: "
                                "Failed to register advertisement")
     assert adapter_property("Discoverable") is False

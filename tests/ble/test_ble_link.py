@@ -14,11 +14,11 @@ from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.config import Ble
 from smpsim.pytest_plugin import EmulatedDevice
+from smpsim.testing.mockbus import BOARD_ADAPTER, PERIPHERAL, MockBus
 from smpsim.transports.ble_link import LinkModel
 from smpsim.transports.bluez import AdapterControl
 
 from .ble_support import signed_image
-from .mockbus import PERIPHERAL, MockBus
 
 MS = 0.001
 IMAGE = Path(__file__).resolve().parents[2] / "flash_images" / "app-1.1.0-hashonly.bin"
@@ -108,7 +108,7 @@ def test_a_real_radio_is_not_paced_twice(ble_bus: MockBus,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The model stands in for the radio BlueZoo lacks; on a controller's adapter (not the
     mock) the radio sets the pace, and the model stays out of it."""
-    with EmulatedDevice("fast", time_scale=1.0, ble_adapter="hci0") as board:
+    with EmulatedDevice("fast", time_scale=1.0, ble_adapter=BOARD_ADAPTER) as board:
         endpoint = board.ble_endpoint()
         assert endpoint.link is not None
         assert "BlueZoo mock, link model 7.5 ms x 3 packets" in endpoint.describe()
@@ -116,7 +116,7 @@ def test_a_real_radio_is_not_paced_twice(ble_bus: MockBus,
     async def not_bluezoo(self: AdapterControl) -> bool:
         return False
     monkeypatch.setattr(AdapterControl, "_is_bluezoo", not_bluezoo)
-    with EmulatedDevice("fast", time_scale=1.0, ble_adapter="hci0") as board:
+    with EmulatedDevice("fast", time_scale=1.0, ble_adapter=BOARD_ADAPTER) as board:
         endpoint = board.ble_endpoint()
         assert endpoint.link is None
         assert endpoint.describe().endswith("reassembly on, paced by the radio)")
