@@ -17,6 +17,11 @@ Registered through the ``pytest11`` entry point, so installing smpsim is enough:
         board = smp_device_factory(ble_adapter="hci0")
         ...                                       # scan for it and connect with a BLE client
 
+    def test_web_tool(web_bluetooth):            # smpsim[webbt]: mock bus, board, Chromium
+        bench = web_bluetooth("web/")             # serves web/ on http://127.0.0.1:PORT/
+        page = bench.open("index.html", click="#connect")   # the chooser answered
+        page.wait_for_console("connected")
+
 The device runs in its own thread and event loop, so asyncio clients (smpclient), blocking
 Python sockets and CLIs in a subprocess all work. A client that holds the GIL while it waits
 (mcumgr-toolkit 0.20) starves that thread: run it in a subprocess. Time is instant
@@ -40,7 +45,8 @@ from smpsim.device.mcu import Device
 from smpsim.transports.emulator import Emulator
 from smpsim.transports.serial_pty import PtyEndpoint
 
-if TYPE_CHECKING:  # bless is an optional extra
+if TYPE_CHECKING:  # bless, and the Web Bluetooth bench's aiohttp, are optional extras
+    from smpsim.testing.webbt import WebBluetooth
     from smpsim.transports.ble import BleEndpoint
 
 T = TypeVar("T")
@@ -69,7 +75,8 @@ class EmulatedDevice:
                  time_scale: float = 0.0, host: str = "127.0.0.1", port: int = 0,
                  flash_path: str | Path | None = None, serial: bool = False,
                  serial_link: str | Path | None = None, serial_device: str | None = None,
-                 baud: int | None = None, ble_adapter: str | None = None) -> None:
+                 baud: int | None = None, ble_adapter: str | None = None,
+                 ble_central: str = "phone") -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self._emulator = Emulator(self.profile, time_scale=time_scale,
                                   flash_path=Path(flash_path) if flash_path else None,
@@ -77,7 +84,7 @@ class EmulatedDevice:
                                   pty=serial or serial_link is not None,
                                   pty_link=Path(serial_link) if serial_link else None,
                                   serial_device=serial_device, baud=baud,
-                                  ble_adapter=ble_adapter)
+                                  ble_adapter=ble_adapter, ble_central=ble_central)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
                                         daemon=True)
@@ -205,3 +212,26 @@ def smp_device(request: pytest.FixtureRequest,
     elif param is not None:
         options["profile"] = param
     return smp_device_factory(**options)
+
+
+@pytest.fixture
+def web_bluetooth() -> Iterator[Callable[..., WebBluetooth]]:
+    """Start Web Bluetooth benches (``pip install 'smpsim[webbt]'``, and a Chromium): each is a
+    mock BlueZ bus, a board serving SMP over BLE on it, a local web server and a headless
+    Chromium (:class:`smpsim.testing.webbt.WebBluetooth`). ``web_bluetooth(root, files=...,
+    profile=..., time_scale=...)``; everything stops after the test."""
+    try:
+        from smpsim.testing.webbt import WebBluetooth
+    except ImportError as exc:
+        pytest.fail(f"web_bluetooth needs smpsim's webbt extra: pip install 'smpsim[webbt]' "
+                    f"({exc})", pytrace=False)
+    started: list[WebBluetooth] = []
+
+    def make(root: str | Path | None = None, **options: Any) -> WebBluetooth:
+        bench = WebBluetooth(root, **options).start()
+        started.append(bench)
+        return bench
+
+    yield make
+    for bench in reversed(started):
+        bench.stop()

@@ -39,6 +39,10 @@ which is why it is pinned:
    Error: Not supported" without it. It is added with the characteristic on ``Connect()`` and
    goes with it on disconnect (patch 3); reading it gives the notification state, writing it is
    refused as BlueZ refuses it (``StartNotify`` is the way).
+8. (browsers) an LE connection needs the peripheral to advertise: BlueZoo connects to any device
+   object it knows, and a board that is rebooting (its GATT service withdrawn) then shows a
+   connection without services, which Chromium keeps for good. BlueZ's ``Connect()`` fails
+   (``le-connection-abort-by-local``) when the peripheral never answers; so does the mock's now.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ import sdbus
 from bluezoo import bluezoo as bz
 from bluezoo.adapter import Adapter
 from bluezoo.device import Device
-from bluezoo.exceptions import DBusBluezNotPermittedError
+from bluezoo.exceptions import DBusBluezFailedError, DBusBluezNotPermittedError
 from bluezoo.gatt import GattCharacteristicClientLink
 from bluezoo.interfaces.GattDescriptor import GattDescriptorInterface
 from bluezoo.utils import BluetoothAddress, dbus_method_async_except_logging
@@ -161,6 +165,18 @@ def _export_object(self: Any, path: str, obj: Any) -> None:
 
 
 bz.BluezMockService.export_object = _export_object
+
+# 8. No LE connection to a peripheral that does not advertise.
+_orig_connect = Device.connect
+
+
+async def _connect(self: Any, uuid: str | None = None) -> None:
+    if not self.is_br_edr and not self.peer_adapter.advertisements:
+        raise DBusBluezFailedError("le-connection-abort-by-local")
+    await _orig_connect(self, uuid)
+
+
+Device.connect = _connect
 
 _orig_disconnect = Device.disconnect
 

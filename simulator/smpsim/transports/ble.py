@@ -13,7 +13,8 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   central that has gone is dropped, as ``smp_bt_tx_pkt`` drops it).
 * The MTU of a connection is the smaller of the profile's ``mtu`` and what the client says:
   BlueZ's ``mtu`` option with each write, or the one in ``AcquireWrite`` (which smpclient and
-  smpmgr call to learn the MTU, and which BlueZoo passes to the server).
+  smpmgr call to learn the MTU, and which BlueZoo passes to the server). On the mock, which
+  exchanges no MTU, the central's (:class:`~smpsim.transports.ble_link.Central`) caps it too.
 * **Reset**: when the device goes down (os reset, a crash, the watchdog, a power cut) the
   board's radio goes with it. The endpoint unregisters the advertisement and the GATT
   application, so the board is neither seen nor served while it boots, and disconnects every
@@ -24,8 +25,9 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   0.42 s with smp_svr's conn-param control; the drop here is at once.)
 * **Link model**: at a time scale above 0, on the BlueZoo mock (which has no radio: everything
   crosses at once), writes and notifications travel at the speed of the profile's link
-  (:mod:`smpsim.transports.ble_link`): connection events every ``conn_interval_ms``, each with
-  room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
+  (:mod:`smpsim.transports.ble_link`): connection events every ``conn_interval_ms`` (or the
+  central's own interval: a desktop's stack keeps 30 ms), each with room for
+  ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
   A write reaches the board at the connection event that carries its last packet; a response
   leaves in the events after the board has it ready. At time scale 0 everything is instant. On
   a real controller the radio itself sets the pace (as a real serial port's hardware does).
@@ -57,7 +59,14 @@ from dbus_next.signature import Variant
 from smpsim.errors import ConfigError
 from smpsim.mcumgr.smp_reassembly import Reassembler
 from smpsim.transports import ble_bless
-from smpsim.transports.ble_link import ATT_HEADER, LinkModel
+from smpsim.transports.ble_link import (
+    ATT_HEADER,
+    CENTRALS,
+    DEFAULT_CENTRAL,
+    Central,
+    LinkModel,
+    connection_mtu,
+)
 from smpsim.transports.bluez import AdapterControl, address_of
 from smpsim.transports.runner import Runner
 
@@ -71,13 +80,18 @@ ATT_MIN_MTU = 23
 class BleEndpoint:
     """The board's SMP GATT service on one BlueZ adapter (``hci0``)."""
 
-    def __init__(self, runner: Runner, adapter: str = "hci0") -> None:
+    def __init__(self, runner: Runner, adapter: str = "hci0",
+                 central: Central = CENTRALS[DEFAULT_CENTRAL]) -> None:
         self.runner = runner
         self.device = runner.device
         self.adapter = adapter
         self.config = self.device.profile.firmware.ble
+        self.central = central
+        """The kind of central the mock's link stands for (a real radio has a real one)."""
         self.scale = runner.scale
-        self.mtu = self.config.mtu
+        self.max_mtu = self.config.mtu
+        """The largest MTU a connection gets: the profile's (and on the mock the central's)."""
+        self.mtu = self.max_mtu
         """The current connection's ATT MTU."""
         self.link: LinkModel | None = None
         """The link model, when it paces the link (see :meth:`start`)."""
@@ -111,10 +125,13 @@ class BleEndpoint:
     async def start(self) -> None:
         """Set the service up; it is registered and advertised whenever the board is up."""
         self._control = await AdapterControl.open(self.adapter)
+        if self._control.mock:
+            # The mock exchanges no MTU: the central's stands in for the exchange.
+            self.max_mtu = self.mtu = connection_mtu(self.config, self.central)
         if self.scale > 0 and self._control.mock:
             # A controller's radio sets its own pace, as a real serial port does; only the
             # mock's instant link needs the model's.
-            self.link = LinkModel(self.config, self.scale)
+            self.link = LinkModel(self.config, self.scale, self.central)
         ble_bless.patch()
         server = self._server = BlessServerBlueZDBus(self.config.name, self._loop,
                                                      adapter=self.adapter)
@@ -147,11 +164,11 @@ class BleEndpoint:
         if self._control is not None and not self._control.mock:
             pace = "paced by the radio"
         elif self.link is None:
-            pace = "BlueZoo mock, instant"
+            pace = f"BlueZoo mock, {self.central.name} central, instant"
         else:
-            pace = (f"BlueZoo mock, link model {cfg.conn_interval_ms:g} ms x "
-                    f"{cfg.packets_per_interval} packets")
-        return (f"{self.adapter} as {cfg.name!r} (MTU {cfg.mtu}, "
+            pace = (f"BlueZoo mock, {self.central.name} central, link model "
+                    f"{self.link.interval_ms:g} ms x {self.link.per_event} packets")
+        return (f"{self.adapter} as {cfg.name!r} (MTU {self.max_mtu}, "
                 f"reassembly {'on' if cfg.reassembly else 'off'}, {pace})")
 
     async def settled(self) -> None:
@@ -261,7 +278,7 @@ class BleEndpoint:
         self._session += 1
         self.reassembler.drop()
         self.subscribed = False
-        self.mtu = self.config.mtu
+        self.mtu = self.max_mtu
         if self.link is not None:
             self.link.reset()
         for sock in self._sockets:

@@ -64,6 +64,9 @@ class Emulator:
     """The real port's baud rate; ``None``: the profile's."""
     ble_adapter: str | None = None
     """Serve SMP over Bluetooth LE on this BlueZ adapter (``hci0``); ``None``: no BLE."""
+    ble_central: str = "phone"
+    """On the BlueZoo mock: the kind of central the link model stands for
+    (:data:`smpsim.transports.ble_link.CENTRALS`)."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[UdpEndpoint] = field(init=False, default_factory=list)
@@ -114,7 +117,8 @@ class Emulator:
             from smpsim.transports.ble import BleEndpoint
         except ImportError:
             raise ConfigError("BLE needs bless: pip install 'smpsim[ble]'") from None
-        endpoint = BleEndpoint(self.runner, adapter)
+        from smpsim.transports.ble_link import central
+        endpoint = BleEndpoint(self.runner, adapter, central(self.ble_central))
         self.ble_endpoints.append(endpoint)
         await endpoint.start()
         return f"smpsim: {self.profile.name} serving SMP over BLE on {endpoint.describe()}"
