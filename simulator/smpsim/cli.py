@@ -76,16 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(emulator: Emulator) -> None:
+async def _serve(emulator: Emulator) -> list[str]:
+    """Serve until SIGINT or SIGTERM; returns what went wrong meanwhile (a radio lost)."""
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def signalled() -> None:
+        if stop.is_set():  # a second signal while stopping: stop waiting for anything
+            main.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     for line in await emulator.start():
         print(line, flush=True)
     try:
         await stop.wait()
+        return emulator.failures()
     finally:
         await emulator.stop()
 
@@ -110,8 +120,14 @@ def _run(args: argparse.Namespace) -> int:
                         pty_link=Path(args.serial) if args.serial else None,
                         serial_device=args.serial_device, baud=args.baud,
                         ble_adapter=(args.adapter or "hci0") if args.ble else None)
-    asyncio.run(_serve(emulator))
-    return 0
+    try:
+        failures = asyncio.run(_serve(emulator))
+    except asyncio.CancelledError:
+        print("smpsim: error: stopped before closing cleanly (signalled twice)", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"smpsim: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _ipv6_available() -> bool:

@@ -25,19 +25,22 @@ from smpsim.pytest_plugin import EmulatedDevice
 from smpsim.testing import mockbus
 from smpsim.testing.mockbus import BOARD_ADAPTER, PERIPHERAL
 
+from .ble_support import wait_until
+
 BIN = Path(sys.executable).parent
 READY = "smpsim: nrf52840dk serving SMP over BLE on hci1 as 'Zephyr'"
 TIMEOUT_S = 30
 
 
 @contextmanager
-def smpsim_ble(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def smpsim_ble(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+               ) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     """``smpsim run --ble ARGS``, once its ready line is out; yields it and its stderr file."""
     errors = tmp_path / "smpsim.err"
     with errors.open("w") as err:
         proc = subprocess.Popen(
             [str(BIN / "smpsim"), "run", "--ble", "--adapter", BOARD_ADAPTER, *args],
-            stdout=subprocess.PIPE, stderr=err, text=True)
+            stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],
                               daemon=True)
@@ -155,3 +158,38 @@ def test_bluez_refuses_the_service(ble_bus: mockbus.MockBus,
     assert str(info.value) == ("BlueZ refused the SMP service on hci1: DBusError: "
                                "Failed to register advertisement")
     assert adapter_property("Discoverable") is False
+
+
+@pytest.mark.parametrize("gone", ["bus", "bluez"])
+def test_sigterm_after_the_radio_went_away(gone: str, tmp_path: Path) -> None:
+    """The D-Bus daemon dies (or BlueZ leaves the bus) under a running ``smpsim run --ble``: it
+    says so at once, SIGTERM still ends it within 5 s, and the exit code and last line name
+    the cause. (Its own bus: the session's is not to be killed.)"""
+    with mockbus.start() as bus, smpsim_ble(tmp_path, "--time-scale", "0",
+                                            env=bus.env()) as (proc, errors):
+        victim = bus.daemon if gone == "bus" else bus.bluezoo
+        victim.kill()
+        victim.wait(5)
+        cause = (f"the D-Bus system bus at {bus.address} went away" if gone == "bus"
+                 else f"BlueZ (org.bluez) left the system bus at {bus.address}")
+        wait_until(lambda: cause in errors.read_text())
+        assert proc.poll() is None  # the board runs on (other transports) until told
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 1
+        log = errors.read_text()
+    assert f"ERROR smpsim.transports.ble: BLE: {cause}: the board is not served over BLE" in log
+    assert log.splitlines()[-1] == f"smpsim: error: {cause} while serving BLE on hci1"
+    assert "Traceback" not in log
+
+
+def test_a_second_signal_ends_a_stuck_stop(ble_bus: mockbus.MockBus, tmp_path: Path) -> None:
+    """If closing waits on something that never comes, a second Ctrl-C ends it at once."""
+    with smpsim_ble(tmp_path, "--time-scale", "0") as (proc, errors):
+        proc.send_signal(signal.SIGSTOP)  # both signals are pending when it runs again
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        code = proc.wait(5)
+        log = errors.read_text()
+    assert code in (0, 1), log  # 0 if the first signal's clean stop won the race
+    assert "Traceback" not in log

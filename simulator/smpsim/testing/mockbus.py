@@ -72,6 +72,10 @@ class MockBus:
     """D-Bus address: the system bus for everything started with it in the environment."""
     folder: Path
     """Where the bus socket and the logs are."""
+    daemon: subprocess.Popen[bytes]
+    """The ``dbus-daemon`` (kill it to see what a client does when the bus dies)."""
+    bluezoo: subprocess.Popen[bytes]
+    """BlueZoo."""
 
     @property
     def bluezoo_log(self) -> str:
@@ -174,7 +178,7 @@ def start() -> Iterator[MockBus]:
                      "BLUEZOO_PERIPHERAL_ONLY": BOARD_ADAPTER},
                 stdout=out, stderr=subprocess.STDOUT)
         _wait_for_adapters(address, zoo, log)
-        yield MockBus(address, folder)
+        yield MockBus(address, folder, daemon, zoo)
     finally:
         _stop(zoo)
         _stop(daemon)

@@ -32,6 +32,11 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   leaves in the events after the board has it ready. At time scale 0 everything is instant. On
   a real controller the radio itself sets the pace (as a real serial port's hardware does).
 
+* **BlueZ or the bus goes away** (bluetoothd stops, the D-Bus daemon dies): the radio is gone
+  for good. The endpoint says so at once (``lost``, logged as an error), stops talking to D-Bus,
+  and closes without waiting for an answer that cannot come; ``smpsim run`` then exits non-zero
+  naming the cause. Every D-Bus step of closing is bounded in time besides.
+
 Not modelled: the connection parameter update itself (the interval is the one SMP traffic gets
 once ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL`` has asked for it), pairing and encrypted
 characteristics (smp_svr's are open), more than one central (smp_svr allows one connection).
@@ -75,6 +80,8 @@ log = logging.getLogger(__name__)
 SMP_SERVICE_UUID = "8d53dc1d-1db7-4cd3-868b-8a527460aa84"
 SMP_CHARACTERISTIC_UUID = "da2e7828-fbce-4e01-ae9e-261174997c48"
 ATT_MIN_MTU = 23
+CLOSE_TIMEOUT_S = 3.0
+"""The longest closing may wait for BlueZ (withdraw the service, give the adapter back)."""
 
 
 class BleEndpoint:
@@ -107,6 +114,8 @@ class BleEndpoint:
         """Notifications sent."""
         self.register_error: str | None = None
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
+        self.lost: str | None = None
+        """Why the radio went away while serving (the bus died, BlueZ left it), if it did."""
         self._session = 0
         self._loop = asyncio.get_running_loop()
         self._control: AdapterControl | None = None
@@ -152,6 +161,7 @@ class BleEndpoint:
         ble_bless.prepare(self._char.gatt, self)
         await self._control.make_discoverable()
         await self._control.watch(self._connection_changed)
+        await self._control.watch_lost(self._radio_lost)
         self.connected = set(await self._control.connected())
         self.runner.boot_listeners.append(self._board_up)
         self.runner.down_listeners.append(self._board_down)
@@ -190,21 +200,41 @@ class BleEndpoint:
                               (self.runner.down_listeners, self._board_down)):
             if fn in listeners:
                 listeners.remove(fn)
-        await self.settled()
-        self._end_session()
         try:
-            async with self._lock:
-                await self._withdraw()
-                if self._control is not None:
-                    await self._control.restore()
+            # A D-Bus call whose answer never comes (BlueZ hung, or gone in a way nobody told
+            # us) must not keep the process from stopping.
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.settled()
+                self._end_session()
+                if self.lost is None:
+                    async with self._lock:
+                        await self._withdraw()
+                        if self._control is not None:
+                            await self._control.restore()
         except (DBusError, TimeoutError) as exc:
-            log.warning("BLE: %s while closing", exc)
+            log.warning("BLE: %s while closing", exc or "no answer from BlueZ")
         finally:
+            self._cancel_tasks()
+            self._end_session()
             bus = getattr(self._server, "bus", None)  # set once bless's setup has connected
             if bus is not None:
                 await ble_bless.close_bus(bus)
             if self._control is not None:
                 await self._control.close()
+
+    def _radio_lost(self, reason: str) -> None:
+        if self._closed or self.lost is not None:
+            return
+        self.lost = reason
+        log.error("BLE: %s: the board is not served over BLE any more", reason)
+        # Nothing on the bus answers now: drop what waits for it, and never ask again.
+        self._registered = False
+        self._cancel_tasks()
+        self._end_session()
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
     # -- the board goes down and comes up ---------------------------------------------------
 
@@ -222,7 +252,8 @@ class BleEndpoint:
 
     async def _register(self) -> None:
         async with self._lock:
-            if self._closed or self._registered or not self.runner.online.is_set():
+            if (self._closed or self._registered or self.lost is not None
+                    or not self.runner.online.is_set()):
                 return
             try:
                 await self._server.start()
@@ -244,7 +275,7 @@ class BleEndpoint:
     async def _withdraw(self) -> None:
         # The radio goes silent at once: the advertisement and the GATT service first, so that
         # a central which notices the drop and rescans does not find the board still there.
-        if not self._registered:
+        if not self._registered or self.lost is not None:
             return
         self._registered = False
         await self._server.stop()

@@ -123,6 +123,12 @@ class Emulator:
         await endpoint.start()
         return f"smpsim: {self.profile.name} serving SMP over BLE on {endpoint.describe()}"
 
+    def failures(self) -> list[str]:
+        """What went wrong while serving: an endpoint that lost what it needs (the BLE radio,
+        when BlueZ or the D-Bus bus went away)."""
+        return [f"{ble.lost} while serving BLE on {ble.adapter}" for ble in self.ble_endpoints
+                if ble.lost is not None]
+
     async def stop(self) -> None:
         """Close the endpoints and the flash file."""
         for ble in self.ble_endpoints:
