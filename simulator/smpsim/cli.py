@@ -12,6 +12,7 @@ from pathlib import Path
 from smpsim import __version__, flashtool
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
+from smpsim.transports.ble_link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
 
 
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--ble-central", choices=sorted(CENTRALS), metavar="KIND",
+                     help="on the BlueZoo mock: the central the link model stands for, "
+                          f"{' or '.join(sorted(CENTRALS))} (default {DEFAULT_CENTRAL})")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -108,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--baud sets the speed of --serial-device, which is not given")
     if args.adapter is not None and not args.ble:
         raise ConfigError("--adapter names the adapter of --ble, which is not given")
+    if args.ble_central is not None and not args.ble:
+        raise ConfigError("--ble-central names the central of --ble, which is not given")
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
     no_udp = args.no_udp or ((serial or args.ble) and not explicit)
@@ -119,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
                         pty=args.serial is not None,
                         pty_link=Path(args.serial) if args.serial else None,
                         serial_device=args.serial_device, baud=args.baud,
-                        ble_adapter=(args.adapter or "hci0") if args.ble else None)
+                        ble_adapter=(args.adapter or "hci0") if args.ble else None,
+                        ble_central=args.ble_central or DEFAULT_CENTRAL)
     try:
         failures = asyncio.run(_serve(emulator))
     except asyncio.CancelledError:

@@ -42,6 +42,7 @@ import pytest
 
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
+from smpsim.transports.ble_link import DEFAULT_CENTRAL
 from smpsim.transports.emulator import Emulator
 from smpsim.transports.serial_pty import PtyEndpoint
 
@@ -76,7 +77,7 @@ class EmulatedDevice:
                  flash_path: str | Path | None = None, serial: bool = False,
                  serial_link: str | Path | None = None, serial_device: str | None = None,
                  baud: int | None = None, ble_adapter: str | None = None,
-                 ble_central: str = "phone") -> None:
+                 ble_central: str = DEFAULT_CENTRAL) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self._emulator = Emulator(self.profile, time_scale=time_scale,
                                   flash_path=Path(flash_path) if flash_path else None,

@@ -52,6 +52,7 @@ def smpsim_ble(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
             raise AssertionError(f"no ready line (exit {proc.poll()}):\n"
                                  f"{errors.read_text()}") from None
         assert line.startswith(READY), line
+        (errors.parent / "ready").write_text(line)
         yield proc, errors
     finally:
         if proc.poll() is None:
@@ -193,3 +194,16 @@ def test_a_second_signal_ends_a_stuck_stop(ble_bus: mockbus.MockBus, tmp_path: P
         log = errors.read_text()
     assert code in (0, 1), log  # 0 if the first signal's clean stop won the race
     assert "Traceback" not in log
+
+
+def test_ble_central(ble_bus: mockbus.MockBus, tmp_path: Path) -> None:
+    """``--ble-central`` picks the central the mock's link model stands for; the ready line
+    says which, with the connection's interval."""
+    with smpsim_ble(tmp_path, "--ble-central", "desktop-chrome") as (proc, _):
+        assert "BlueZoo mock, desktop-chrome central, link model 30 ms x 3 packets" in \
+            (tmp_path / "ready").read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    result = run_smpsim("--ble-central", "desktop-chrome")
+    assert result.returncode == 2
+    assert "--ble-central names the central of --ble, which is not given" in result.stderr

@@ -104,7 +104,9 @@ class LinkModel:
         """Book a PDU handed over at ``now`` in direction ``rx`` (to the board) or ``tx``;
         returns the time its last packet is across."""
         event, used = self._booked[direction]
-        first = math.floor(now / self.interval) + 1
+        # A PDU handed over at an event's very time (what this returned) waits for the next:
+        # the host hears of a packet only after the event that carried it.
+        first = math.floor(now / self.interval + 1e-9) + 1
         if first > event:
             event, used = first, 0
         left = self.packets(value_len)

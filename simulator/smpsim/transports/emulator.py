@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
 from smpsim.errors import ConfigError
+from smpsim.transports.ble_link import DEFAULT_CENTRAL, central
 from smpsim.transports.runner import Runner
 from smpsim.transports.serial_pty import PortEndpoint, PtyEndpoint
 from smpsim.transports.udp import UdpEndpoint, serve_udp
@@ -64,7 +65,7 @@ class Emulator:
     """The real port's baud rate; ``None``: the profile's."""
     ble_adapter: str | None = None
     """Serve SMP over Bluetooth LE on this BlueZ adapter (``hci0``); ``None``: no BLE."""
-    ble_central: str = "phone"
+    ble_central: str = DEFAULT_CENTRAL
     """On the BlueZoo mock: the kind of central the link model stands for
     (:data:`smpsim.transports.ble_link.CENTRALS`)."""
     device: Device = field(init=False)
@@ -117,7 +118,6 @@ class Emulator:
             from smpsim.transports.ble import BleEndpoint
         except ImportError:
             raise ConfigError("BLE needs bless: pip install 'smpsim[ble]'") from None
-        from smpsim.transports.ble_link import central
         endpoint = BleEndpoint(self.runner, adapter, central(self.ble_central))
         self.ble_endpoints.append(endpoint)
         await endpoint.start()

@@ -39,8 +39,9 @@ const dfu = {
     }
   },
 
-  // Erase slot 1, upload, test, reset, reconnect; returns what happened.
-  async update({ url, chunk = 244, timeoutMs = 2500, eraseTimeoutMs = 60000, minChunk = 16 }) {
+  // Erase slot 1, upload, test, reset, reconnect (without install: erase and upload only);
+  // returns what happened.
+  async update({ url, chunk = 244, timeoutMs = 2500, eraseTimeoutMs = 60000, minChunk = 16, install = true }) {
     const started = performance.now();
     const image = new Uint8Array(await (await fetch(url)).arrayBuffer());
     const sha = new Uint8Array(await crypto.subtle.digest("SHA-256", image));
@@ -75,6 +76,7 @@ const dfu = {
     }
     report.uploadMs = performance.now() - uploaded;
     report.chunk = chunk;
+    if (!install) return report;
 
     const slot1 = (await this.images()).find((img) => img.slot === 1);
     report.hash = hex(slot1.hash);
