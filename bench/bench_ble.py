@@ -44,7 +44,7 @@ from smpsim.device.mcu import Device  # noqa: E402
 from smpsim.mcumgr.server import Server  # noqa: E402
 from smpsim.pytest_plugin import EmulatedDevice  # noqa: E402
 from smpsim.testing import mockbus  # noqa: E402
-from smpsim.transports.ble_link import (  # noqa: E402
+from smpsim.transports.ble.link import (  # noqa: E402
     ATT_HEADER,
     CENTRALS,
     Central,

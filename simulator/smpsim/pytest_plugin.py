@@ -40,15 +40,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from smpsim.board import Board
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
-from smpsim.transports.ble_link import DEFAULT_CENTRAL
-from smpsim.transports.emulator import Emulator
-from smpsim.transports.serial_pty import PtyEndpoint
+from smpsim.transports.ble.link import DEFAULT_CENTRAL
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.serial.endpoints import PortEndpoint, PtyEndpoint
+from smpsim.transports.udp import UdpEndpoint
 
 if TYPE_CHECKING:  # bless, and the Web Bluetooth bench's aiohttp, are optional extras
     from smpsim.testing.webbt import WebBluetooth
-    from smpsim.transports.ble import BleEndpoint
+    from smpsim.transports.ble.endpoint import BleEndpoint
 
 T = TypeVar("T")
 START_TIMEOUT_S = 30.0
@@ -79,13 +81,16 @@ class EmulatedDevice:
                  baud: int | None = None, ble_adapter: str | None = None,
                  ble_central: str = DEFAULT_CENTRAL) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
-        self._emulator = Emulator(self.profile, time_scale=time_scale,
-                                  flash_path=Path(flash_path) if flash_path else None,
-                                  udp=[(host, port)],
-                                  pty=serial or serial_link is not None,
-                                  pty_link=Path(serial_link) if serial_link else None,
-                                  serial_device=serial_device, baud=baud,
-                                  ble_adapter=ble_adapter, ble_central=ble_central)
+        shown = f"[{host}]" if ":" in host else host
+        specs = [EndpointSpec("udp", f"{shown}:{port}")]
+        if serial or serial_link is not None:
+            specs.append(EndpointSpec("pty", str(serial_link) if serial_link else None))
+        if serial_device is not None:
+            specs.append(EndpointSpec("serial-port", serial_device, baud))
+        if ble_adapter is not None:
+            specs.append(EndpointSpec("ble", ble_adapter, central=ble_central))
+        self._board = Board(self.profile, specs, time_scale=time_scale,
+                            flash_path=Path(flash_path) if flash_path else None)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
                                         daemon=True)
@@ -99,12 +104,12 @@ class EmulatedDevice:
         """Power the board on and wait until it answers."""
         self._thread.start()
         try:
-            self._submit(self._emulator.start()).result(START_TIMEOUT_S)
+            self._submit(self._board.start()).result(START_TIMEOUT_S)
         except BaseException:
             self.stop()
             raise
-        self.address = self._emulator.endpoints[0].address
-        ptys = [e for e in self._emulator.serial_endpoints if isinstance(e, PtyEndpoint)]
+        self.address = self._board.endpoint(UdpEndpoint).address
+        ptys = [e for e in self._board.endpoints if isinstance(e, PtyEndpoint)]
         if ptys:
             self.serial_path = str(ptys[0].link)
         return self
@@ -125,41 +130,43 @@ class EmulatedDevice:
     def call(self, fn: Callable[[Device], T]) -> T:
         """Run ``fn(device)`` in the device's thread and return its result."""
         async def run() -> T:
-            return fn(self._emulator.device)
+            return fn(self._board.device)
         result: T = self._submit(run()).result(START_TIMEOUT_S)
         return result
 
     def serial_traffic(self) -> tuple[int, int]:
         """(bytes received, bytes sent) on the serial line so far: what a client wrote to the
         board and what the board wrote back (SMP lines and console text)."""
-        line = self._emulator.serial_endpoints[0].line
+        serial = [e for e in self._board.endpoints if isinstance(e, PtyEndpoint | PortEndpoint)]
+        line = serial[0].line
         return line.bytes_in, line.bytes_out
 
     def ble_endpoint(self) -> BleEndpoint:
         """With ``ble_adapter``: the board's BLE endpoint (its ``mtu``, ``writes``,
         ``notifications``, ``connected`` centrals)."""
-        return self._emulator.ble_endpoints[0]
+        from smpsim.transports.ble.endpoint import BleEndpoint
+        return self._board.endpoint(BleEndpoint)
 
     def reset(self) -> None:
         """Reset the board (as the reset button does) and wait until it answers again."""
-        self._submit(self._emulator.runner.reset()).result(START_TIMEOUT_S)
+        self._submit(self._board.runner.reset()).result(START_TIMEOUT_S)
 
     def state(self) -> DeviceState:
         """What the device is doing now."""
         def snapshot(device: Device) -> DeviceState:
-            return DeviceState(self._emulator.runner.online.is_set(), device.boot_count,
+            return DeviceState(self._board.runner.online.is_set(), device.boot_count,
                                device.uptime_s(), device.boot_mode)
         return self.call(snapshot)
 
     def wait_online(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Block until the device answers again (after a reset it asked for itself)."""
-        self._submit(asyncio.wait_for(self._emulator.runner.online.wait(), timeout_s)) \
+        self._submit(asyncio.wait_for(self._board.runner.online.wait(), timeout_s)) \
             .result(timeout_s + 1)
 
     def stop(self) -> None:
         """Power off and release everything."""
         if self._thread.is_alive():
-            self._submit(self._emulator.stop()).result(START_TIMEOUT_S)
+            self._submit(self._board.stop()).result(START_TIMEOUT_S)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(START_TIMEOUT_S)
         self._loop.close()

@@ -20,7 +20,7 @@ from smpclient import SMPClient
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.testing.mockbus import PERIPHERAL
-from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID
+from smpsim.transports.ble.endpoint import SMP_CHARACTERISTIC_UUID
 
 T = TypeVar("T")
 KEY = Path(__file__).resolve().parents[2] / "flash_images" / "keys" / \

@@ -6,21 +6,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from smpsim.config import Profile
-from smpsim.device import fs_app
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
 from smpsim.device.dfu import Dfu
-from smpsim.device.filesystem import Vfs
 from smpsim.device.flash import NorFlash
+from smpsim.device.fs import app as fs_app
+from smpsim.device.fs.vfs import Vfs
 from smpsim.device.mcuboot.bootloader import Bootloader
 from smpsim.device.mcuboot.builtin import factory_image, key_pem
 from smpsim.device.mcuboot.image import AppBehaviour, KeyRing
 from smpsim.device.partitions import PartitionTable
+from smpsim.device.ram import Ram
 from smpsim.device.rtc import Rtc
-from smpsim.device.settings import Settings
+from smpsim.device.settings.store import Settings
 from smpsim.device.stats import Stats
 
 CRASH_RESET_S = 0.01
@@ -57,11 +57,13 @@ class Device:
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
         self.fs = Vfs(self.console, self.clock)
         """The file system (littlefs on the storage partition, mounted at every boot)."""
-        self.stats = Stats(self)
+        self.stats = Stats(profile.firmware.stats, self.flash, self._ticks)
         """Statistics groups (RAM counters, zeroed when the application starts)."""
-        self.settings = Settings(self)
+        settings = profile.firmware.settings
+        self.settings = Settings(settings, self.partitions.get(settings.partition)
+                                 if settings.partition else None, self.console)
         """The settings subsystem and its storage in flash."""
-        self.ram: dict[str, Any] = {}
+        self.ram = Ram()
         """The application's RAM: state handlers keep between requests, lost at every reset."""
         self.running = False
         """True between the end of a boot and the next reset or power-off."""
@@ -107,6 +109,10 @@ class Device:
         """Seconds since the application started (what ``k_uptime_get`` reports)."""
         return self.clock.now() - self.booted_at
 
+    def _ticks(self) -> int:
+        """smp_svr's ``ticks`` statistic: whole seconds the application has run."""
+        return int(max(self.uptime_s(), 0.0)) if self.running else 0
+
     def boot(self) -> BootOutcome:
         """Power-on or post-reset boot: MCUboot, then the application's banner and log.
 
@@ -132,7 +138,9 @@ class Device:
         self.clock.spend(self.profile.board.boot_time_ms / 1000)
         self.booted_at = self.console.booted_at = self.clock.now()
         self.console.print(f"*** Booting Zephyr OS build {self.build_version} ***")
-        fs_app.start(self)  # main() mounts littlefs before its first log line
+        # main() mounts littlefs before its first log line
+        fs_app.start(self.fs, fw, self.partitions.get("storage"), self.uptime_s,
+                     f"boot {self.boot_count}, build {self.build_version}")
         for line in fw.boot_log:
             self.console.log(line.level, line.module, line.text)
         if self.app.boot == "crash":

@@ -9,18 +9,17 @@ like ``bluezoo``.
 
 (bluezoo's options; ``--scan-interval`` here also takes fractions of a second.)
 
-Each patch makes the mock behave as real BlueZ does where a client depends on it (the gap
-numbers are those of the project's BLE testing notes); they target bluezoo 1.0.2's internals,
-which is why it is pinned:
+Each patch makes the mock behave as real BlueZ does where a client depends on it; they target
+bluezoo 1.0.2's internals, which is why it is pinned:
 
-1. (gap 3) a known device is re-announced (``PropertiesChanged(RSSI)``) on every scan pass, as
+1. a known device is re-announced (``PropertiesChanged(RSSI)``) on every scan pass, as
    BlueZ does for every advertisement it hears; bleak registers its detection callback after
    ``StartDiscovery`` and would otherwise miss a device reported once or known from before.
-2. (gap 4) ``BLUEZOO_PERIPHERAL_ONLY=hci1`` makes hci1 (the board's) report
+2. ``BLUEZOO_PERIPHERAL_ONLY=hci1`` makes hci1 (the board's) report
    ``Roles=["peripheral"]``, so bleak's default adapter (smpclient and smpmgr take no adapter
    argument) is hci0, the central. Chromium ignores ``Roles`` and always takes the first adapter,
    hci0: that is why the central is hci0 and the board hci1.
-3. (gap 2) a disconnect removes the GATT objects exported under the central's device, or the
+3. a disconnect removes the GATT objects exported under the central's device, or the
    next ``Connect()`` fails re-exporting them (EEXIST).
 4. a disconnect reaches both ends of the link. BlueZoo keeps two device objects per link
    (the central's view of the peripheral and the peripheral's view of the central) and a

@@ -34,7 +34,7 @@ from dbus_next.aio.message_bus import MessageBus
 from dbus_next.constants import BusType, MessageType
 from dbus_next.message import Message
 
-from smpsim.transports.ble_bless import close_bus
+from smpsim.transports.ble.bless_fixes import close_bus
 
 BOARD_ADAPTER = "hci1"
 """Where the board serves."""
