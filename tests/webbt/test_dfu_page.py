@@ -39,7 +39,8 @@ def test_browser_dfu(chunk: int, web_bluetooth: Callable[..., WebBluetooth]) -> 
     assert sum(report["chunks"]) == size
     assert report["uploadedVersion"] == "1.1.0"
     assert report["pending"] is True
-    assert report["resetAnswered"] is True
+    # The reset's answer may or may not beat the drop of the link (at time scale 0 the board
+    # reboots at once, not 250 ms later): like browser tools, the page needs only the drop.
     # The board runs the new image, in test mode (not confirmed), from slot 0.
     assert (report["activeVersion"], report["activeSlot"], report["activeConfirmed"]) == \
         ("1.1.0", 0, False)

@@ -7,7 +7,7 @@ page under test and a headless Chromium that uses the bus, all in one object.
         assert page.evaluate("window.myTool.state") == "ready"
 
 The board serves SMP over BLE on the mock's ``hci1`` (``bench.board`` is its
-:class:`~smpsim.pytest_plugin.EmulatedDevice`: reset it, read its flash) and Chromium is the
+:class:`~smpsim.testing.emulated.EmulatedDevice`: reset it, read its flash) and Chromium is the
 central on ``hci0``, as it always takes BlueZ's first adapter. Pages are served from
 ``127.0.0.1``, a secure context, as Web Bluetooth requires. The pytest plugin's ``web_bluetooth``
 fixture is one of these per test.
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from smpsim.config import DEFAULT_PROFILE, Profile
-from smpsim.pytest_plugin import EmulatedDevice
 from smpsim.testing import mockbus
 from smpsim.testing.chromium import Chromium, Page
+from smpsim.testing.emulated import EmulatedDevice
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -54,7 +54,7 @@ class WebBluetooth:
 
     ``root``: the folder served at ``/`` (the page under test); ``files``: more files, by URL
     path (``{"app.bin": Path("build/app.bin")}``); the board's ``profile``, ``time_scale``
-    (default 0, instant) and any other :class:`~smpsim.pytest_plugin.EmulatedDevice` option;
+    (default 0, instant) and any other :class:`~smpsim.testing.emulated.EmulatedDevice` option;
     ``ble_central``: the central the board's link model assumes (default ``desktop-chrome``).
     """
 
