@@ -17,8 +17,10 @@ import bisect
 import math
 import mmap
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from smpsim.config import FlashGeometry
 from smpsim.device.clock import Clock
@@ -45,6 +47,24 @@ class NotErased(FlashError):
 
 class PowerLoss(SmpsimError):
     """Power was cut before a flash operation; nothing of that operation happened."""
+
+
+class DriverError(FlashError):
+    """The flash driver reported a failure (a worn-out sector, an injected fault): what
+    Zephyr's ``flash_write``/``flash_erase`` return as -EIO."""
+
+
+class FaultHook(Protocol):
+    """Injected flash faults, consulted before each operation changes anything."""
+
+    def before(self, kind: str, offset: int, length: int) -> float:
+        """``kind`` is ``erase`` or ``write``: raise :class:`DriverError` to fail the operation,
+        else return extra seconds it takes (a slow sector)."""
+        ...
+
+
+Monitor = Callable[[str, int, int], None]
+"""Told (``erase``/``write``, offset, length) after each operation."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,10 @@ class NorFlash:
         self.sector_erases = [0] * len(self.sectors)
         """Erase count of each sector since start, by sector index (wear)."""
         self._cut_at: int | None = None
+        self.faults: FaultHook | None = None
+        """Injected faults (the control plane's); ``None``: a healthy chip."""
+        self.monitor: Monitor | None = None
+        """Watcher of the operations (the control plane's)."""
         self._fd: int | None = None
         self._mem: mmap.mmap | bytearray
         self.created = self.path is None or not self.path.exists()
@@ -130,6 +154,12 @@ class NorFlash:
             raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
         return self.sectors[bisect.bisect_right(self._starts, offset) - 1]
 
+    def sector_index(self, offset: int) -> int:
+        """Index of the sector holding ``offset``."""
+        if not 0 <= offset < self.size:
+            raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
+        return bisect.bisect_right(self._starts, offset) - 1
+
     def sectors_in(self, offset: int, length: int) -> list[Sector]:
         """The sectors exactly covering ``[offset, offset + length)``; raises if not on edges."""
         self._check_bounds(offset, length)
@@ -154,6 +184,15 @@ class NorFlash:
         """Make the ``n``-th flash operation from now (1 = the next) raise :class:`PowerLoss`."""
         self._cut_at = self.ops + n
 
+    def cancel_power_cut(self) -> None:
+        """Forget a cut armed by :meth:`cut_power_before` that has not happened."""
+        self._cut_at = None
+
+    @property
+    def power_cut_armed(self) -> bool:
+        """A cut is armed and has not happened yet."""
+        return self._cut_at is not None
+
     def _operation(self) -> None:
         if self._cut_at is not None and self.ops + 1 >= self._cut_at:
             self._cut_at = None
@@ -177,14 +216,17 @@ class NorFlash:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
         sectors = self.sectors_in(offset, length)
         self._operation()
+        extra = self.faults.before("erase", offset, length) if self.faults is not None else 0.0
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
-        self._clock.spend(sum(s.erase_s for s in sectors))
+        self._clock.spend(sum(s.erase_s for s in sectors) + extra)
         self._mem[offset:offset + length] = bytes([ERASED]) * length
         self.erases += len(sectors)
         self.erase_calls += 1
         first = bisect.bisect_left(self._starts, offset)
         for index in range(first, first + len(sectors)):
             self.sector_erases[index] += 1
+        if self.monitor is not None:
+            self.monitor("erase", offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""
@@ -196,10 +238,13 @@ class NorFlash:
         if not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         self._operation()
-        self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
+        extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
+        self._clock.spend(math.ceil(length / self.write_block) * self._write_s + extra)
         self._mem[offset:offset + length] = data
         self.writes += 1
         self.bytes_written += length
+        if self.monitor is not None:
+            self.monitor("write", offset, length)
 
     def program(self, offset: int, data: bytes) -> None:
         """Program ``data`` as a debug probe does: erase every sector it touches, then write.
@@ -215,6 +260,25 @@ class NorFlash:
         start, end = first.offset, last.offset + last.size
         self._mem[start:end] = bytes([ERASED]) * (end - start)
         self._mem[offset:offset + len(data)] = data
+
+    def snapshot(self) -> bytes:
+        """The whole flash as it is now, read as a probe reads it (no statistics)."""
+        return bytes(self._mem)
+
+    @classmethod
+    def from_snapshot(cls, geometry: FlashGeometry, clock: Clock, data: bytes) -> NorFlash:
+        """A flash in memory holding ``data`` (a :meth:`snapshot`), to try things on."""
+        flash = cls(geometry, clock)
+        flash._mem[:] = data
+        return flash
+
+    def flip_bits(self, positions: list[int]) -> None:
+        """Invert the bits at ``positions`` (bit numbers from the start of the flash): charge
+        lost from cells, as radiation or a marginal cell does; no operation, no time."""
+        for bit in positions:
+            if not 0 <= bit < self.size * 8:
+                raise OutOfBounds(f"bit {bit} outside flash of {self.size:#x} bytes")
+            self._mem[bit // 8] ^= 1 << (bit % 8)
 
     def flush(self) -> None:
         """Push the contents to the flash file."""

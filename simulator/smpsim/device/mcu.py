@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smpsim.config import Profile
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
 from smpsim.device.dfu import Dfu
+from smpsim.device.events import Events
 from smpsim.device.flash import NorFlash
 from smpsim.device.fs import app as fs_app
 from smpsim.device.fs.vfs import Vfs
@@ -75,6 +78,11 @@ class Device:
         """Emulated time the application started."""
         self.app = AppBehaviour()
         """What the running application does (from its image's app TLV)."""
+        self.next_boot_app: dict[str, Any] = {}
+        """Overrides of :class:`AppBehaviour` for the next boot only (an injected fault: the
+        next boot crashes, hangs or never confirms), whatever its image says."""
+        self.events = Events()
+        """Where the board's story is told (MCUboot's phases, the application's start)."""
         self.bootloader: Bootloader | None = None
         """MCUboot, when the profile has one."""
         self.dfu: Dfu | None = None
@@ -86,6 +94,7 @@ class Device:
             self.bootloader = Bootloader(mcuboot, self.partitions, self.clock, self.console,
                                          keys=keys,
                                          zephyr_build=profile.firmware.build_version)
+            self.bootloader.events = self.events
             self.dfu = Dfu(mcuboot, self.partitions, self.bootloader.max_img_sectors)
             if self.flash.created:
                 self.provision()
@@ -134,6 +143,10 @@ class Device:
                 return BootOutcome(False, None, result.message)
             if result.image is not None:
                 self.app = result.image.app
+        if self.next_boot_app:
+            self.app = dataclasses.replace(self.app, **self.next_boot_app)
+            self.events.emit("app", phase="fault", **self.next_boot_app)
+            self.next_boot_app = {}
         self.stats.reset()  # the application's RAM counters start here, after MCUboot's work
         self.clock.spend(self.profile.board.boot_time_ms / 1000)
         self.booted_at = self.console.booted_at = self.clock.now()
@@ -145,8 +158,10 @@ class Device:
             self.console.log(line.level, line.module, line.text)
         if self.app.boot == "crash":
             self._fatal_error()
+            self.events.emit("app", phase="crash", version=self.build_version)
             return BootOutcome(False, CRASH_RESET_S, "the application crashed")
         if self.app.boot == "hang":
+            self.events.emit("app", phase="hang", version=self.build_version)
             return BootOutcome(False, self.profile.board.watchdog_ms / 1000,
                                "the application hangs; the watchdog resets the board")
         if self.app.confirm and self.dfu is not None:
@@ -154,6 +169,8 @@ class Device:
             self.console.log("inf", "smp_sample", "Image confirmed")
         self.settings.boot()
         self.running = True
+        self.events.emit("app", phase="running", version=self.build_version,
+                         boot_count=self.boot_count)
         return BootOutcome(True)
 
     def _fatal_error(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from smpsim.board import Board
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
+from smpsim.control.plane import ControlPlane
+from smpsim.control.verbs import FaultVerbs, follow
 from smpsim.device.mcu import Device
 from smpsim.transports.ble.link import DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
@@ -71,6 +73,10 @@ class EmulatedDevice:
                                         daemon=True)
         self.address: tuple[str, int] = (host, port)
         """(host, port) the device answers on."""
+        self._plane: ControlPlane | None = None
+        self.faults = FaultVerbs(self._control)
+        """Inject faults: ``device.faults.drop_responses(n=2)``, ``.bit_flip(partition=
+        "slot1")``, ``.crash_next_boot()``, ``.list()``, ``.clear()``..."""
         self.serial_path: str | None = None
         """With ``serial=True``: the symlink to the PTY serving the board's serial line (open
         it like a port: SMP in the profile's serial framing, and its console)."""
@@ -83,6 +89,9 @@ class EmulatedDevice:
         except BaseException:
             self.stop()
             raise
+        async def attach() -> ControlPlane:
+            return ControlPlane(self._board)
+        self._plane = self._submit(attach()).result(START_TIMEOUT_S)
         self.address = self._board.endpoint(UdpEndpoint).address
         ptys = [e for e in self._board.endpoints if isinstance(e, PtyEndpoint)]
         if ptys:
@@ -121,6 +130,51 @@ class EmulatedDevice:
         ``notifications``, ``connected`` centrals)."""
         from smpsim.transports.ble.endpoint import BleEndpoint
         return self._board.endpoint(BleEndpoint)
+
+    def _control(self, fn: Callable[[ControlPlane], T]) -> T:
+        plane = self._plane
+        assert plane is not None, "start the board first"
+        async def run() -> T:
+            return fn(plane)
+        result: T = self._submit(run()).result(START_TIMEOUT_S)
+        return result
+
+    def act(self, action: str, **body: Any) -> dict[str, Any]:
+        """Carry out a control-plane action (``POST /api/actions/<action>``) and wait for it."""
+        plane = self._plane
+        assert plane is not None, "start the board first"
+        result: dict[str, Any] = self._submit(plane.act(action, body)).result(START_TIMEOUT_S)
+        return result
+
+    def power_cut(self, *, before_op: int | None = None, at_swap_percent: float | None = None,
+                  restore_after_s: float | None = None) -> dict[str, Any]:
+        """Cut the power now, before the ``before_op``-th flash operation from now, or at
+        ``at_swap_percent`` % of the next swap; it stays off until :meth:`power_on` unless
+        ``restore_after_s`` says when it comes back."""
+        body = {k: v for k, v in (("before_op", before_op), ("at_swap_percent", at_swap_percent),
+                                  ("restore_after_s", restore_after_s)) if v is not None}
+        return self.act("power-cut", **body)
+
+    def power_on(self) -> None:
+        """Give the board its power back and wait until its boot has ended."""
+        self.act("power-on")
+
+    def status(self) -> dict[str, Any]:
+        """Board status, as ``GET /api/board``."""
+        return self._control(lambda plane: plane.status())
+
+    def slots(self) -> list[dict[str, Any]]:
+        """Every image slot, as ``GET /api/slots``."""
+        return self._control(lambda plane: plane.slots())
+
+    def flash_map(self) -> dict[str, Any]:
+        """Partitions and sectors, as ``GET /api/flash``."""
+        return self._control(lambda plane: plane.flash())
+
+    def events(self, since: int = 0, timeout_s: float = 10.0) -> Iterator[dict[str, Any]]:
+        """Events after ``since`` (as the WebSocket sends them), waiting up to ``timeout_s``
+        for each next one."""
+        return follow(self._control, since, timeout_s)
 
     def reset(self) -> None:
         """Reset the board (as the reset button does) and wait until it answers again."""

@@ -8,6 +8,7 @@ import typing
 
 from smpsim.errors import ConfigError
 from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 DEFAULT_ADDRESS = "127.0.0.1:1337"
@@ -34,7 +35,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None:
             return
-        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr))
+        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr),
+                           Origin("udp", f"{addr[0]}:{addr[1]}"))
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do, as on a board.
@@ -90,8 +92,18 @@ async def open_endpoint(runner: Runner, spec: EndpointSpec) -> UdpEndpoint:
 async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
     """Bind ``host:port`` (IPv4 or IPv6 literal) and serve SMP on it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            # One socket per family, as Zephyr's smp_udp opens: [::]:P then takes IPv6 only,
+            # so 0.0.0.0:P can be served beside it (the container image serves both).
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu),
-        local_addr=(host, port), family=family)
+        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
     return protocol

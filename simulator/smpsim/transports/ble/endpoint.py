@@ -75,6 +75,7 @@ from smpsim.transports.ble.link import (
     connection_mtu,
 )
 from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class BleEndpoint:
         """Writes received."""
         self.notifications = 0
         """Notifications sent."""
+        self._origin = Origin("ble", adapter)
         self.register_error: str | None = None
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
         self.lost: str | None = None
@@ -397,7 +399,8 @@ class BleEndpoint:
         if collected.dropped is not None:
             log.debug("BLE: write of %d bytes dropped: %s", len(value), collected.dropped)
         if collected.packet is not None:
-            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session))
+            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session),
+                               self._origin)
 
     def _respond(self, frame: bytes, session: int) -> None:
         if session != self._session or not self.subscribed:

@@ -53,7 +53,7 @@ class PtyEndpoint:
             raise
         baud = profile.firmware.serial.baud
         self.line = SerialLine(runner, self.master, speed_bps=baud / BITS_PER_BYTE,
-                               software_paced=True)
+                               software_paced=True, name=str(self.link))
 
     def _make_link(self) -> None:
         link = self.link
@@ -108,7 +108,7 @@ class PortEndpoint:
         fd = self.port.fileno()
         os.set_blocking(fd, False)
         self.line = SerialLine(runner, fd, speed_bps=self.baud / BITS_PER_BYTE,
-                               software_paced=False)
+                               software_paced=False, name=device)
 
     def describe(self) -> str:
         """What the ready line says about the port."""

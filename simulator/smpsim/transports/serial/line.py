@@ -37,6 +37,7 @@ from smpsim.mcumgr.framing.serial import (
     encode_packet,
     split_lines,
 )
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,12 @@ class SerialLine:
     """
 
     def __init__(self, runner: Runner, fd: int, *, speed_bps: float,
-                 software_paced: bool) -> None:
+                 software_paced: bool, name: str = "") -> None:
         self.runner = runner
         self.device = runner.device
         self.fd = fd
+        self.origin = Origin("serial", name)
+        """What the line's requests are traced as."""
         serial = self.device.profile.firmware.serial
         self.kind = serial.transport
         """``uart``, ``shell`` or ``raw``."""
@@ -119,6 +122,8 @@ class SerialLine:
         if not data:
             return
         self.bytes_in += len(data)
+        if self.runner.link_faults is not None:
+            data = self.runner.link_faults.noise(data, "serial", "requests")
         if not self._paced:
             self._arrive(data)
             return
@@ -148,7 +153,7 @@ class SerialLine:
                 events += self.console.feed(burst)
         for event in events:
             if isinstance(event, Packet):
-                self.runner.submit(event.data, self._send_frame)
+                self.runner.submit(event.data, self._send_frame, self.origin)
             elif isinstance(event, Text):
                 self._typed(event.data)
             elif isinstance(event, Dropped) and event.reason == "no buffer":
@@ -192,6 +197,8 @@ class SerialLine:
         """Put ``data`` on the line (paced at the line's speed); call in the loop's thread."""
         if self._closed or not data:
             return
+        if self.runner.link_faults is not None:
+            data = self.runner.link_faults.noise(data, "serial", "responses")
         self._out.append(data)
         if self._writer is None or self._writer.done():
             self._writer = self._loop.create_task(self._drain())
