@@ -26,7 +26,10 @@ class FaultVerbs:
     def add(self, family: str, kind: str, **fields: Any) -> dict[str, Any]:
         """Add a fault; returns it as listed (with its ``id``). ``ValueError`` names a bad
         field."""
-        spec = {"family": family, "kind": kind, **fields}
+        return self.add_spec({"family": family, "kind": kind, **fields})
+
+    def add_spec(self, spec: Any) -> dict[str, Any]:
+        """Add a fault from its JSON description, as ``POST /api/faults`` takes it."""
         result: dict[str, Any] = self._call(lambda plane: plane.add_fault(spec))
         return result
 
