@@ -174,14 +174,14 @@ class ServerProcess:
 
 def listen(port: int, conn: Connection, cpu: int | None) -> None:
     """Follow ``/api/events`` until SIGTERM; send (events received, events the server dropped
-    for this client)."""
+    for this client, the listener's CPU seconds)."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     import json
 
     import aiohttp
 
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[int, int, float]:
         received = dropped = 0
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -204,7 +204,7 @@ def listen(port: int, conn: Connection, cpu: int | None) -> None:
                         dropped += json.loads(line)["dropped"]
                     else:
                         received += 1
-        return received, dropped
+        return received, dropped, time.process_time()
 
     conn.send(asyncio.run(main()))
 
@@ -225,10 +225,11 @@ class Listener:
             raise RuntimeError("the WebSocket listener did not connect")
         return self
 
-    def stop(self) -> tuple[int, int]:
-        """(events received, events dropped for it)."""
+    def stop(self) -> tuple[int, int, float]:
+        """(events received, events dropped for it, its CPU seconds)."""
         self.proc.terminate()
-        counts: tuple[int, int] = self.conn.recv() if self.conn.poll(30) else (-1, -1)
+        counts: tuple[int, int, float] = self.conn.recv() if self.conn.poll(30) \
+            else (-1, -1, 0.0)
         self.proc.join(10)
         return counts
 
@@ -404,7 +405,7 @@ def print_udp(args: argparse.Namespace, pinning: str, results: Results,
 
 
 def run_control(args: argparse.Namespace, frames: list[bytes], server_cpu: int | None,
-                client_cpu: int | None) -> tuple[list[Round], list[Round], tuple[int, int]]:
+                client_cpu: int | None) -> tuple[list[Round], list[Round], tuple[int, int, float]]:
     """Alternate rounds: smpsim, then smpsim with the control plane and a WebSocket listener
     following its events; the listener's (events received, events dropped for it)."""
     plain: list[Round] = []
@@ -425,7 +426,7 @@ def run_control(args: argparse.Namespace, frames: list[bytes], server_cpu: int |
 
 
 def print_control(args: argparse.Namespace, load: str, plain: list[Round],
-                  watched: list[Round], counts: tuple[int, int]) -> float:
+                  watched: list[Round], counts: tuple[int, int, float]) -> float:
     """The (e) table; returns the ratio."""
     ratio = statistics.median(w.rate / p.rate for p, w in zip(plain, watched, strict=True))
     cpu = {name: [r.server_cpu_us for r in rounds if r.server_cpu_us is not None]
@@ -438,9 +439,10 @@ def print_control(args: argparse.Namespace, load: str, plain: list[Round],
     print(f"{statistics.median(r.rate for r in plain):10,.0f}/s"
           f" {statistics.median(r.rate for r in watched):14,.0f}/s {ratio:5.2f}"
           f" {texts[0]:>10} {texts[1]:>10}")
-    received, dropped = counts
-    print(f"  the listener received {received:,} events ({dropped:,} dropped for it: gap "
-          "markers); two per echo")
+    received, dropped, cpu_s = counts
+    print(f"  the listener received {received:,} events, two per echo ({dropped:,} dropped for "
+          f"it: gap markers), on the client's CPU: {cpu_s / max(received, 1) * 1e6:.1f} us "
+          "of its CPU per event")
     return ratio
 
 
