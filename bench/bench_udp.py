@@ -337,6 +337,11 @@ def parse_args() -> argparse.Namespace:
                         help="client on one CPU, servers on another (default on, if >= 2 CPUs)")
     parser.add_argument("--profile", action="store_true",
                         help="profile smpsim's server process for one round")
+    parser.add_argument("--control-rounds", type=int, default=21,
+                        help="rounds per server in (e) (default 21: many short rounds, whose "
+                             "median shrugs off a machine shared with other work)")
+    parser.add_argument("--control-seconds", type=float, default=0.5,
+                        help="time limit of one round of (e) (default 0.5)")
     parser.add_argument("--control-only", action="store_true",
                         help="measure only (e): with the control plane and a listener, and "
                              "without")
@@ -417,9 +422,9 @@ def run_control(args: argparse.Namespace, frames: list[bytes], server_cpu: int |
             check_smp_answer(ctl.port, frames[0])
             for server in (smp, ctl):
                 round_trips(server.port, frames, WARMUP_REQUESTS, 10.0)
-            for _ in range(args.rounds):
-                plain.append(measure(smp, frames, args.requests, args.seconds))
-                watched.append(measure(ctl, frames, args.requests, args.seconds))
+            for _ in range(args.control_rounds):
+                plain.append(measure(smp, frames, args.requests, args.control_seconds))
+                watched.append(measure(ctl, frames, args.requests, args.control_seconds))
             time.sleep(0.2)  # the last send cycle reaches the listener
             counts = listener.stop()
     return plain, watched, counts
@@ -432,7 +437,8 @@ def print_control(args: argparse.Namespace, load: str, plain: list[Round],
     cpu = {name: [r.server_cpu_us for r in rounds if r.server_cpu_us is not None]
            for name, rounds in (("plain", plain), ("watched", watched))}
     print(f"\n(e) {load} with the control plane on (--control) and one WebSocket listener "
-          f"following every event; median of {args.rounds} rounds")
+          f"following every event; median of {args.control_rounds} rounds of <= "
+          f"{args.control_seconds:g} s")
     print(f"{'smpsim (b)':>12} {'+control+WS (e)':>16} {'e/b':>5} {'b srv CPU':>10}"
           f" {'e srv CPU':>10}")
     texts = [f"{statistics.median(v):7.1f} us" if v else "n/a" for v in cpu.values()]
