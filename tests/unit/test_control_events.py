@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import subprocess
+import sys
 from typing import Any
 
 import cbor2
@@ -98,3 +100,9 @@ def test_history_and_messages() -> None:
     lines = [json.loads(line) for line in text.splitlines()]
     assert lines[0] == {"kind": "gap", "dropped": 3}
     assert [r["seq"] for r in lines[1:]] == [6, 7, 8]
+
+
+def test_a_run_without_control_does_not_import_aiohttp() -> None:
+    code = ("import sys, smpsim.cli, smpsim.control.service, smpsim.control.ctl; "
+            "sys.exit('aiohttp' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
