@@ -8,7 +8,7 @@ thread) build one :class:`Board` per simulated board from a profile and a list o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +37,9 @@ class Board:
     """1.0 real time, 0 instant."""
     flash_path: Path | None = None
     """Flash file; ``None`` keeps flash in memory."""
+    before_boot: Callable[[Board], None] | None = None
+    """Called once the device, its runner and the endpoints exist, before the first boot: the
+    control plane attaches here, so its trace and event stream have that boot too."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
@@ -51,6 +54,8 @@ class Board:
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
+            if self.before_boot is not None:
+                self.before_boot(self)
             await self.runner.start()
             for endpoint in self.endpoints:
                 await endpoint.started()

@@ -43,8 +43,12 @@ BROWNOUT_OFF_S = 0.05
 APP_OVERRIDES: dict[str, dict[str, Any]] = {
     "crash": {"boot": "crash"}, "hang": {"boot": "hang"}, "no_confirm": {"confirm": False}}
 """What an app fault makes the next boot's application do."""
-ACTIONS = ("reset", "power-off", "power-on", "power-cycle", "power-cut", "time-scale",
-           "boot-mode", "ble-disconnect")
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "reset": (), "power-off": (), "power-on": (), "power-cycle": ("off_s",),
+    "power-cut": ("before_op", "at_swap_percent", "restore_after_s"), "time-scale": ("scale",),
+    "boot-mode": ("mode",), "ble-disconnect": ()}
+"""Each action and the body fields it takes."""
+ACTIONS = tuple(ACTION_FIELDS)
 
 
 class ActionError(ValueError):
@@ -285,10 +289,12 @@ class ControlPlane:
             raise ActionError(f"no action {name!r}; known: {', '.join(ACTIONS)}")
         if not isinstance(body, dict):
             raise ActionError("the body must be a JSON object")
-        fields = dict(body)
-        result = await handler(fields)
-        if fields:
-            raise ActionError(f"unknown field {sorted(fields)[0]!r} for {name}")
+        # Unknown fields are refused before the handler acts: a refused request changes nothing.
+        unknown = sorted(set(body) - set(ACTION_FIELDS[name]))
+        if unknown:
+            raise ActionError(f"unknown field {unknown[0]!r} for {name}; it takes "
+                              f"{', '.join(ACTION_FIELDS[name]) or 'no fields'}")
+        result = await handler(dict(body))
         self.hub.publish("power" if name.startswith("power") else "action", action=name,
                          **{k: v for k, v in result.items() if k != "state"})
         return {"action": name, **result, "state": self.runner.state}
