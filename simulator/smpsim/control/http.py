@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from smpsim.control import pages
 from smpsim.control.plane import ACTIONS, ActionError, ControlPlane, FaultError
 from smpsim.control.stream import EventFeed, history, messages
 from smpsim.errors import ConfigError
@@ -136,6 +137,7 @@ class ControlServer:
             post("/api/faults", self._add_fault),
             delete("/api/faults", self._clear_faults),
             delete("/api/faults/{id}", self._clear_fault),
+            *pages.routes(),
         ])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
 

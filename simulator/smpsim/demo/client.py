@@ -22,6 +22,9 @@ READ_RSP, WRITE_RSP = 1, 3
 V2 = 1
 OS, IMG = 0, 1
 HEADER = struct.Struct(">BBHHBB")
+MTU = 1472
+"""Largest datagram sent: an Ethernet frame's IPv4 payload less the UDP header (no fragments),
+and under Zephyr's ``MCUMGR_TRANSPORT_UDP_MTU`` (1500), which truncates longer ones."""
 
 
 class SmpError(Exception):
@@ -110,7 +113,7 @@ class SmpUdpClient:
 
     async def upload(self, image: bytes) -> AsyncIterator[int]:
         """Upload ``image`` to the secondary slot; yields the offset after each chunk."""
-        limit = await self.buf_size()
+        limit = min(await self.buf_size(), MTU)
         sha = hashlib.sha256(image).digest()
         off = 0
         while off < len(image):

@@ -117,8 +117,8 @@ class Narrator:
                     }.get(self._swap_type, f"MCUboot: swap type {self._swap_type}")
         if phase == "jump":
             self._jumped = str(data.get("version"))
-            verb = "reverted; jumps" if self._swap_type == "revert" else "jumps"
-            return f"MCUboot {verb} to {self._jumped}"
+            how = {"revert": " (reverted)", "test": " (test boot)"}.get(self._swap_type, "")
+            return f"MCUboot jumps to {self._jumped}{how}"
         if phase == "no_image":
             return "MCUboot finds no bootable image and stops"
         return None
@@ -182,7 +182,7 @@ class Demo:
             flags = [f for f in ("pending", "confirmed", "active", "permanent") if entry.get(f)]
             digest = bytes(entry.get("hash", b"")).hex()[:8]
             self.say(f"   slot {entry.get('slot')}: {entry.get('version')} {digest} "
-                     f"{' '.join(flags) or '-'}")
+                     f"{' '.join(flags) or '(no flags)'}")
         return images
 
     async def upload(self, client: SmpUdpClient, image: DemoImage) -> bool:
@@ -261,7 +261,8 @@ SCENARIOS: dict[str, list[tuple[str, Step]]] = {
          lambda demo, client: demo.test(client, CRASHING)),
         (f"Reset: MCUboot swaps {CRASHING.version} in; it crashes; at the next boot MCUboot "
          "swaps back", lambda demo, client: demo.reset_and_settle(client, boots=2)),
-        ("The board is back on 1.0.0, confirmed", lambda demo, client: demo.expect(client, "1.0.0")),
+        ("The board is back on 1.0.0, confirmed",
+         lambda demo, client: demo.expect(client, "1.0.0")),
     ],
     "update": [
         ("The board runs its factory image, 1.0.0, confirmed", _state),
