@@ -14,8 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 
@@ -26,9 +25,9 @@ BODY_BYTES_SHOWN = 64
 """Byte strings in decoded bodies longer than this are cut (an upload chunk's ``data``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One event."""
+class Event(NamedTuple):
+    """One event (a tuple: the cheapest record Python builds, and one is built per SMP request
+    and per response)."""
 
     seq: int
     """1, 2, 3...: a gap means a reader missed events."""
@@ -57,7 +56,8 @@ class EventHub:
     def __init__(self, uptime: Callable[[], float], keep: int = 10_000) -> None:
         self._uptime = uptime
         self._events: deque[Event] = deque(maxlen=keep)
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: tuple[Subscriber, ...] = ()
+        """Replaced, never changed in place: publish reads it without copying."""
         self._lock = threading.Lock()
         self.seq = 0
         """Number of the last event published."""
@@ -68,21 +68,22 @@ class EventHub:
             self.seq += 1
             event = Event(self.seq, kind, self._uptime(), time.time(), data)
             self._events.append(event)
-            subscribers = list(self._subscribers)
+            subscribers = self._subscribers
         for subscriber in subscribers:
             subscriber(event)
         return event
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        """Hand every event published from now on to ``subscriber``."""
+    def subscribe(self, subscriber: Subscriber) -> int:
+        """Hand every event published from now on to ``subscriber``; returns the ``seq`` of the
+        last event published before (``subscriber`` gets every one after it)."""
         with self._lock:
-            self._subscribers.append(subscriber)
+            self._subscribers = (*self._subscribers, subscriber)
+            return self.seq
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         """Stop handing events to ``subscriber``."""
         with self._lock:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
 
     def since(self, seq: int) -> list[Event]:
         """The kept events after ``seq``, oldest first."""

@@ -238,7 +238,7 @@ class ControlServer:
         ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
         await ws.prepare(request)
         feed = EventFeed(asyncio.get_running_loop())
-        hub.subscribe(feed)  # before the history is read: nothing falls between the two
+        feed.subscribe(hub)  # before the history is read: nothing falls between the two
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
@@ -270,18 +270,18 @@ class ControlServer:
         hub = self.plane.hub
         try:
             dropped, events = first
-            for text in messages(dropped, events, 0):
+            async for text in messages(dropped, events, 0):
                 await ws.send_str(text)
             after = events[-1].seq if events else 0
             while not ws.closed:
                 dropped, batch = await feed.take()
-                for text in messages(dropped, batch, after):
+                async for text in messages(dropped, batch, after):
                     await ws.send_str(text)
                 if batch:
                     after = max(after, batch[-1].seq)
                 while replays:  # asked for history: after what was due, as asked
                     dropped, events = history(hub, *replays.pop(0))
-                    for text in messages(dropped, events, 0):
+                    async for text in messages(dropped, events, 0):
                         await ws.send_str(text)
                     if events:
                         after = max(after, events[-1].seq)

@@ -41,7 +41,7 @@ class ControlService:
     faults: list[dict[str, Any]] = field(init=False, default_factory=list)
     plane: ControlPlane | None = field(init=False, default=None)
     _trace: TraceFile | None = field(init=False, default=None)
-    _server: ControlServer | None = field(init=False, default=None)
+    server: ControlServer | None = field(init=False, default=None)
 
     @property
     def wanted(self) -> bool:
@@ -74,22 +74,22 @@ class ControlService:
         if self.address is None:
             return []
         from smpsim.control.http import ControlServer
-        self._server = ControlServer(plane, *parse_hostport(self.address), self.token)
-        await self._server.start()
+        self.server = ControlServer(plane, *parse_hostport(self.address), self.token)
+        await self.server.start()
         page = f"; dashboard at {self.dashboard_url}" if self.dashboard else ""
         return [f"smpsim: {plane.device.profile.name} serving the control plane on "
-                f"{self._server.url}{page}"]
+                f"{self.server.url}{page}"]
 
     @property
     def dashboard_url(self) -> str:
         """The dashboard's address (once serving)."""
-        assert self._server is not None, "start() first"
-        return f"{self._server.url}/"
+        assert self.server is not None, "start() first"
+        return f"{self.server.url}/"
 
     async def stop(self) -> None:
         """Stop serving, stop watching, close the trace."""
-        if self._server is not None:
-            await self._server.close()
+        if self.server is not None:
+            await self.server.close()
         if self.plane is not None:
             self.plane.close()
         if self._trace is not None:

@@ -72,7 +72,7 @@ def slots(answer: list[dict[str, Any]]) -> list[str]:
             f"no: {slot['validity']}"
         rows.append((slot["image"], slot["slot"], slot["partition"],
                      slot.get("version") if slot["present"] else slot.get("problem", "empty"),
-                     ",".join(slot["flags"]) or "-", valid,
+                     ",".join(f for f, on in slot["flags"].items() if on) or "-", valid,
                      (slot.get("hash") or "")[:16] or None, trailer["magic"],
                      trailer["swap_type"], trailer["copy_done"], trailer["image_ok"]))
     return table(("IMG", "SLOT", "PARTITION", "VERSION", "FLAGS", "VALID", "HASH", "MAGIC",
