@@ -484,7 +484,8 @@ function fillCard(card, slot) {
     if (!was && on[li.dataset.flag] && changed) pop(li);
   }
   card.querySelector(".validity").textContent = !slot.present ? "" :
-    slot.valid ? `valid${slot.validity ? ` (${slot.validity})` : ""}` : `not valid: ${slot.validity}`;
+    slot.valid ? `valid${slot.validity && slot.validity !== "ok" ? ` (${slot.validity})` : ""}`
+      : `not valid: ${slot.validity}`;
   const t = slot.trailer;
   card.querySelector(".trailer").textContent =
     `trailer: magic ${t.magic}, swap ${t.swap_type}, copy_done ${t.copy_done}, image_ok ${t.image_ok}`;
