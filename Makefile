@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble images clean
+.PHONY: run test lint bench bench-ble images screenshot demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -34,8 +34,17 @@ test: lint
 images: $(STAMP)
 	$(BIN)/python flash_images/build.py
 
+# The README's picture of the dashboard, taken mid-swap from the rollback demo.
+screenshot: $(STAMP)
+	$(BIN)/python docs/screenshot.py
+
+# The rollback story on a board, with its dashboard (open the address it prints).
+demo: $(STAMP)
+	$(BIN)/smpsim demo rollback --pause --stay
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
+	$(BIN)/python bench/bench_dashboard.py
 
 bench-ble: $(STAMP)
 	$(BIN)/python bench/bench_ble.py

@@ -230,6 +230,7 @@ class ControlServer:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         since, last = self._asked(_query_int(request, "since", 2**63),
                                   _query_int(request, "last", 2**31))
+        keep_smp = _query_int(request, "smp", 2**31)  # only the latest SMP events per send
         hub = self.plane.hub
         if request.headers.get("Upgrade", "").lower() != "websocket":
             # Without a WebSocket: the kept events, for a poller or curl.
@@ -242,7 +243,7 @@ class ControlServer:
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
-            self._send(ws, feed, history(hub, since, last), replays))
+            self._send(ws, feed, history(hub, since, last), replays, keep_smp))
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -265,7 +266,7 @@ class ControlServer:
 
     async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
                     first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
-                    ) -> None:
+                    keep_smp: int | None = None) -> None:
         """The client's sender: its history, then each send cycle's events, in order."""
         hub = self.plane.hub
         try:
@@ -275,7 +276,7 @@ class ControlServer:
             after = events[-1].seq if events else 0
             while not ws.closed:
                 dropped, batch = await feed.take()
-                async for text in messages(dropped, batch, after):
+                async for text in messages(dropped, batch, after, keep_smp):
                     await ws.send_str(text)
                 if batch:
                     after = max(after, batch[-1].seq)

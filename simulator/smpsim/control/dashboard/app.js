@@ -9,6 +9,7 @@
 
 const KEEP_LINES = 400;         // console lines kept on the page
 const KEEP_SMP = 30;            // SMP exchanges shown
+const STREAM_SMP = 2 * KEEP_SMP; // SMP events the server sends per send cycle (the latest)
 const KEEP_BOOTS = 12;          // boots listed
 const FLAGS = ["bootable", "pending", "confirmed", "active", "permanent"];
 const COMMANDS = {              // group -> command names (Zephyr's mgmt ids)
@@ -29,7 +30,7 @@ const model = {
   lines: [], consoleIndex: 0, smp: [], smpOpen: new Map(), upload: null,
   boots: [], nextBoot: 0, armed: null, seq: 0,
 };
-const stats = { events: 0, messages: 0, renders: 0, maxFrameGapMs: 0 };
+const stats = { events: 0, skipped: 0, messages: 0, renders: 0, maxFrameGapMs: 0 };
 window.smpsimDashboard = { model, stats };
 
 // -- redraw at most once a frame ---------------------------------------------------------------
@@ -93,7 +94,9 @@ let socket = null;
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const history = model.seq ? `since=${model.seq}` : "last=400";
-  socket = new WebSocket(`${scheme}//${location.host}/api/events?${history}`);
+  // Under a flood the server sends only the latest exchanges of each batch: a page shows no
+  // more, and the board is spared turning the others into JSON for it.
+  socket = new WebSocket(`${scheme}//${location.host}/api/events?${history}&smp=${STREAM_SMP}`);
   setLink("connecting");
   socket.onopen = () => {
     setLink("live");
@@ -120,6 +123,7 @@ function take(event) {
     refreshBoard(); refreshSlots(); refreshFlash(); refreshFaults(); loadConsole();
     return;
   }
+  if (event.kind === "skipped") { stats.skipped += event.smp; return; }
   if (event.seq <= model.seq) return;
   model.seq = event.seq;
   const handler = ON[event.kind];
@@ -250,9 +254,15 @@ function smpEvent(event) {
       row.answer = summary(event, body);
     }
     if (event.group_name === "img") {
-      if (event.cmd === 1 && model.upload && typeof body.off === "number") {
+      if (event.cmd === 1 && typeof body.off === "number") {
+        // The first chunk (with the length) may have been skipped in a flood.
+        model.upload = model.upload || { image: 0, len: 0, off: 0 };
         model.upload.off = body.off;
-        if (body.off >= model.upload.len) { model.upload = null; refreshSlots(); refreshFlash(); }
+        if (model.upload.len && body.off >= model.upload.len) {
+          model.upload = null; refreshSlots(); refreshFlash();
+        } else if (!model.upload.len) {
+          refreshSlots();
+        }
         mark("slots");
       } else {
         refreshSlots();
@@ -493,10 +503,10 @@ function fillCard(card, slot) {
   const up = model.upload;
   const receiving = up && slot.slot === 1 && slot.image === up.image;
   upload.hidden = !receiving;
-  card.dataset.upload = receiving ? Math.floor(100 * up.off / up.len) : "";
+  card.dataset.upload = receiving && up.len ? Math.floor(100 * up.off / up.len) : "";
   if (receiving) {
-    upload.querySelector(".meter div").style.width = `${100 * up.off / up.len}%`;
-    upload.querySelector("span").textContent = `receiving ${up.off} of ${up.len} bytes`;
+    upload.querySelector(".meter div").style.width = up.len ? `${100 * up.off / up.len}%` : "0";
+    upload.querySelector("span").textContent = `receiving ${up.off}${up.len ? ` of ${up.len}` : ""} bytes`;
   }
   if (changed) pop(card);
 }
