@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_udp import (  # noqa: E402
+# Run as a script, this folder is on the path: the servers and the client are bench_udp's.
+from bench_udp import (
     CONTROL_GOAL_RATIO,
     WARMUP_REQUESTS,
     Round,
