@@ -14,14 +14,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext
 from smpclient import SMPClient
 from smpclient.generics import success
-from smpclient.requests.image_management import ImageErase
+from smpclient.requests.image_management import ImageErase, ImageStatesWrite
 
 from .browser import Dashboard, chromium, dashboard_board, flags, free_1337_host
 from .itsupport import BIN, smp_session
@@ -164,6 +164,61 @@ def test_reset_button_asks_then_resets(browser: BrowserContext) -> None:
         assert page.errors == []
 
 
+def test_power_cut_mid_swap_from_the_page(browser: BrowserContext) -> None:
+    """Armed from the page at 40 % of the next swap: the board goes off there, the page shows
+    the swap cut short; powered on from the page, MCUboot resumes the swap and boots 1.1.0."""
+    image = (IMAGES / "app-1.1.0.bin").read_bytes()
+    with dashboard_board("--time-scale", "0.2") as board:
+        page = Dashboard.open(browser, board.url)
+
+        async def upload_and_test(client: SMPClient) -> None:
+            async for _ in client.upload(image):
+                pass
+            digest = bytes.fromhex(board.api("/api/slots")[1]["hash"])
+            assert success(await client.request(ImageStatesWrite(hash=digest)))
+        in_thread(lambda: smp_session(board.smp_host, board.smp_port, upload_and_test))
+        page.wait(lambda: page.slots()[1], ("1.1.0", flags("bootable", "pending")))
+
+        page.page.fill("#cut-percent", "40")
+        page.page.once("dialog", lambda dialog: dialog.accept())
+        page.page.click("[data-action=power-cut-swap]")
+        page.wait(lambda: page.page.text_content("#armed"),
+                  "power cut armed at 40 % of the next swap")
+        page.page.once("dialog", lambda dialog: dialog.accept())
+        page.page.click("[data-action=reset]")
+        page.wait(lambda: page.attribute("#swap", "data-state"), "cut")
+        assert page.page.text_content("#st-state") == "off"
+        assert page.attribute("#boot-outcome", "data-outcome") == "off"
+        done, total = (int(page.attribute("#swap", name) or 0)
+                       for name in ("data-ops-done", "data-ops-total"))
+        assert 0.3 * total <= done <= 0.5 * total, (done, total)
+
+        page.page.click("[data-action=power-on]")
+        page.wait(lambda: page.attribute("#boot-outcome", "data-outcome"), "jumped")
+        assert page.page.text_content("#swap-text", timeout=1000).startswith("resumed swap")
+        page.wait(page.slots, {0: ("1.1.0", flags("bootable", "active")),
+                               1: ("1.0.0", flags("bootable", "confirmed"))})
+        assert page.errors == []
+
+
+def in_thread(work: Callable[[], object]) -> None:
+    """Run ``work`` in a thread of its own (playwright's sync API keeps an event loop in this
+    one, so smpclient's ``asyncio.run`` cannot)."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            failed.append(exc)
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the client did not finish"
+    if failed:
+        raise failed[0]
+
+
 def test_page_keeps_up_with_an_upload_at_time_scale_0(browser: BrowserContext) -> None:
     big = (IMAGES / "app-9.0.0-too-big.bin").read_bytes()
     with dashboard_board("--time-scale", "0") as board:
@@ -178,12 +233,7 @@ def test_page_keeps_up_with_an_upload_at_time_scale_0(browser: BrowserContext) -
                 async for _ in client.upload(big):
                     pass
         began = time.monotonic()
-        # smpclient in a thread of its own: playwright's sync API keeps an event loop here.
-        worker = threading.Thread(
-            target=lambda: smp_session(board.smp_host, board.smp_port, upload))
-        worker.start()
-        worker.join(120)
-        assert not worker.is_alive()
+        in_thread(lambda: smp_session(board.smp_host, board.smp_port, upload))
         took = time.monotonic() - began
         seq = board.api("/api/board")["events"]
         page.wait(lambda: int(page.attribute("body", "data-seq") or 0) >= seq, True, 5)
