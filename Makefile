@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble images screenshot demo clean
+.PHONY: run test lint bench bench-ble images screenshot demo docker-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -24,8 +24,9 @@ run: $(STAMP)
 		--udp 127.0.0.1:1337 --udp [::1]:1337
 
 lint: $(STAMP)
-	$(BIN)/ruff check simulator tests bench
+	$(BIN)/ruff check simulator tests bench docker
 	$(BIN)/mypy
+	$(BIN)/hadolint docker/Dockerfile docker/client.Dockerfile
 
 test: lint
 	$(BIN)/pytest -q
@@ -41,6 +42,11 @@ screenshot: $(STAMP)
 # The rollback story on a board, with its dashboard (open the address it prints).
 demo: $(STAMP)
 	$(BIN)/smpsim demo rollback --pause --stay
+
+# The container image in a real Docker, end to end (docker/test.sh says what it does). Needs
+# root and minutes: not part of `make test`.
+docker-test: $(STAMP)
+	bash docker/test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
