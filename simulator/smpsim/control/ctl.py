@@ -136,11 +136,21 @@ def _fault_spec(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise Failed(2, f"{item!r}: fields are KEY=VALUE (count=2, partition=slot1)")
-        try:
-            spec[key] = json.loads(text)  # numbers, true/false, null
-        except ValueError:
-            spec[key] = text
+        spec[key] = _value(text)
     return spec
+
+
+def _value(text: str) -> Any:
+    """A field's value as typed: 0x1000 and 4096 are integers, 0.5 a number, true/false/null
+    JSON's, anything else a string."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _action_body(args: argparse.Namespace) -> dict[str, Any]:

@@ -172,6 +172,17 @@ class ControlPlane:
         elif kind == "mcuboot" and fields.get("phase") == "start":
             self._snapshot = self.device.flash.snapshot()
         self.hub.publish(kind, **fields)
+        if kind == "app" and fields.get("phase") == "fault":
+            self._app_faults_fired()
+
+    def _app_faults_fired(self) -> None:
+        # The boot took the application overrides: the app faults waiting for it have struck.
+        for fault in self.faults.values():
+            if isinstance(fault, AppFault) and fault.kind != "brownout" and fault.hits == 0:
+                fault.hits = 1
+                does = {"crash": "crashes", "hang": "hangs"}.get(fault.kind,
+                                                                 "does not confirm itself")
+                self._fired(fault, f"the application of boot {self.device.boot_count} {does}")
 
     def _swap_started(self, fields: dict[str, Any]) -> None:
         total = swap_ops(self.device, self._snapshot, int(fields.get("image", 0)))
@@ -422,7 +433,7 @@ class ControlPlane:
             return fault in self._flash_faults.faults
         if fault.kind == "brownout":
             return self._brownout is fault
-        return bool(self.device.next_boot_app)
+        return fault.hits == 0 and bool(self.device.next_boot_app)
 
     def list_faults(self) -> list[dict[str, Any]]:
         """Every fault added (active or spent), oldest first."""
