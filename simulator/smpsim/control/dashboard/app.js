@@ -199,7 +199,9 @@ const ON = {
   app(event) {
     const boot = currentBoot();
     if (!boot) return;
-    if (event.phase === "fault") boot.notes.push(`injected: ${JSON.stringify(event.boot || event)}`);
+    if (event.phase === "fault") {
+      boot.notes.push(`injected fault: ${event.boot ? `the application ${event.boot}s` : "no confirmation"}`);
+    }
     else boot.app = { running: "running", crash: "crashed", hang: "hung" }[event.phase] || event.phase;
     mark("boot");
   },
