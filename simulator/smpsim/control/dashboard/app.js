@@ -200,7 +200,8 @@ const ON = {
     const boot = currentBoot();
     if (!boot) return;
     if (event.phase === "fault") {
-      boot.notes.push(`injected fault: ${event.boot ? `the application ${event.boot}s` : "no confirmation"}`);
+      const what = { crash: "the application crashes", hang: "the application hangs" }[event.boot];
+      boot.notes.push(`injected fault: ${what || "the application does not confirm itself"}`);
     }
     else boot.app = { running: "running", crash: "crashed", hang: "hung" }[event.phase] || event.phase;
     mark("boot");
