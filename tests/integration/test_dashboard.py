@@ -74,7 +74,7 @@ def test_update_then_rollback_with_smpmgr(browser: BrowserContext, tmp_path: Pat
         page.wait(page.slots, {0: ("1.0.0", flags("bootable", "active", "confirmed")),
                                1: ("", flags())})
         assert page.attribute(".slot[data-slot='1']", "data-present") == "false"
-        assert page.page.text_content("#st-state") == "online"
+        page.wait(lambda: page.page.text_content("#st-state"), "online")
 
         # Update: upload, test, reset, confirm.
         smpmgr(host, "image", "upload", str(IMAGES / "app-1.1.0.bin"))
@@ -112,15 +112,15 @@ def test_update_then_rollback_with_smpmgr(browser: BrowserContext, tmp_path: Pat
         assert page.page.text_content("#boot-outcome") == "reverted to 1.1.0"
         page.wait(page.slots, {0: ("1.1.0", flags("bootable", "active", "confirmed")),
                                1: ("2.0.0", flags("bootable"))})
-        boots = page.page.eval_on_selector_all(
-            "#boots li", "items => items.map(i => [i.value, i.dataset.swapType, "
-                         "i.dataset.version, i.dataset.outcome, i.dataset.app])")
-        assert boots[:3] == [[4, "revert", "1.1.0", "reverted", "running"],
-                             [3, "test", "2.0.0", "jumped", "crashed"],
-                             [2, "test", "1.1.0", "jumped", "running"]], boots
+        page.wait(lambda: page.page.eval_on_selector_all(
+            "#boots li", "items => items.slice(0, 3).map(i => [i.value, i.dataset.swapType, "
+                         "i.dataset.version, i.dataset.outcome, i.dataset.app])"),
+            [[4, "revert", "1.1.0", "reverted", "running"],
+             [3, "test", "2.0.0", "jumped", "crashed"],
+             [2, "test", "1.1.0", "jumped", "running"]])
         state, done, total = swap_box(page)
         assert state == "done" and done == total, (state, done, total)
-        assert page.page.text_content("#st-boots") == "4"
+        page.wait(lambda: page.page.text_content("#st-boots"), "4")
         assert "ZEPHYR FATAL ERROR" in (page.page.text_content("#console") or "")
         # The SMP exchanges: decoded, with their rc.
         rows = page.page.eval_on_selector_all(
