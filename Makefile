@@ -12,11 +12,12 @@ $(STAMP): pyproject.toml
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 	@# dbus-daemon: the private bus the BLE tests run BlueZoo (a BlueZ mock) on.
 	command -v dbus-daemon >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends dbus; }
-	@# chromium: the headless browser the dashboard tests drive (Debian's; none is downloaded).
+	@# chromium: the headless browser the Web Bluetooth and dashboard tests drive (Debian's; none
+	@# is downloaded).
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,webbt]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -40,6 +40,11 @@ class Board:
     before_boot: Callable[[Board], None] | None = None
     """Called once the device, its runner and the endpoints exist, before the first boot: the
     control plane attaches here, so its trace and event stream have that boot too."""
+    hold_button: bool = False
+    """Power on with the recovery button held (released once the board is up): MCUboot
+    enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
+    console_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with every console line from power-on."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
@@ -50,6 +55,10 @@ class Board:
         self.device = Device(self.profile, time_scale=self.time_scale,
                              flash_path=self.flash_path)
         self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        for listener in self.console_listeners:
+            self.device.console.subscribe(listener)
+        if self.hold_button:
+            self.device.hold_button()
         self.runner = Runner(self.device)
         try:
             for spec in self.specs:
@@ -57,6 +66,7 @@ class Board:
             if self.before_boot is not None:
                 self.before_boot(self)
             await self.runner.start()
+            self.device.release_button()
             for endpoint in self.endpoints:
                 await endpoint.started()
         except BaseException:
@@ -71,6 +81,10 @@ class Board:
             if isinstance(endpoint, kind):
                 return endpoint
         raise LookupError(f"this board serves no {kind.__name__}")
+
+    def failures(self) -> list[str]:
+        """What went wrong while serving: endpoints that lost what they need."""
+        return [e.lost for e in self.endpoints if e.lost is not None]
 
     async def stop(self) -> None:
         """Close the endpoints (last opened first) and the flash file."""

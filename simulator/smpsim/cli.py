@@ -18,6 +18,7 @@ from smpsim.control import ctl
 from smpsim.control.service import DEFAULT_CONTROL, ControlService
 from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
+from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--hold-button", action="store_true",
+                     help="power on with the recovery button held: MCUboot enters serial "
+                          "recovery on builds that check it (released once the board is up)")
+    run.add_argument("--ble-central", choices=sorted(CENTRALS), metavar="KIND",
+                     help="on the BlueZoo mock: the central the link model stands for, "
+                          f"{' or '.join(sorted(CENTRALS))} (default {DEFAULT_CENTRAL})")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -102,19 +109,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(board: Board, control: ControlService) -> None:
+async def _serve(board: Board, control: ControlService) -> list[str]:
+    """Serve until SIGINT or SIGTERM; returns what went wrong meanwhile (a radio lost)."""
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def signalled() -> None:
+        if stop.is_set():  # a second signal while stopping: stop waiting for anything
+            main.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
+    lines = await board.start()  # stops what it started if it fails
     try:
-        lines = await board.start()
         if control.wanted:
             lines += await control.start()
         for line in lines:
             print(line, flush=True)
         await stop.wait()
+        return board.failures()
     finally:
         await control.stop()
         await board.stop()
@@ -128,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--baud sets the speed of --serial-device, which is not given")
     if args.adapter is not None and not args.ble:
         raise ConfigError("--adapter names the adapter of --ble, which is not given")
+    if args.ble_central is not None and not args.ble:
+        raise ConfigError("--ble-central names the central of --ble, which is not given")
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
     no_udp = args.no_udp or ((serial or args.ble) and not explicit)
@@ -143,7 +162,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.serial_device is not None:
         specs.append(EndpointSpec("serial-port", args.serial_device, args.baud))
     if args.ble:
-        specs.append(EndpointSpec("ble", args.adapter or "hci0"))
+        specs.append(EndpointSpec("ble", args.adapter or "hci0",
+                                  central=args.ble_central or DEFAULT_CENTRAL))
     if args.dashboard and args.control is None:
         args.control = DEFAULT_CONTROL
     if args.control_token is not None and args.control is None:
@@ -152,9 +172,16 @@ def _run(args: argparse.Namespace) -> int:
     control = ControlService(args.control, token, args.faults, args.trace, args.dashboard)
     control.check(profile)
     board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash,
+                  hold_button=args.hold_button,
                   before_boot=control.attach if control.wanted else None)
-    asyncio.run(_serve(board, control))
-    return 0
+    try:
+        failures = asyncio.run(_serve(board, control))
+    except asyncio.CancelledError:
+        print("smpsim: error: stopped before closing cleanly (signalled twice)", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"smpsim: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _ipv6_available() -> bool:

@@ -80,6 +80,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     scale.add_argument("scale", type=float, metavar="X", help="1.0 real time, 0 instant")
     mode = verb("boot-mode", "set the retained boot mode")
     mode.add_argument("mode", type=int, metavar="N", help="0 normal, 1 bootloader")
+    button = verb("button", "hold or release MCUboot's recovery button (read at each reset)")
+    button.add_argument("held", choices=("hold", "release"))
     fault = verb("fault", "add, list or clear faults")
     fault_verbs = fault.add_subparsers(dest="fault_verb", required=True, metavar="add|list|clear")
     add = fault_verbs.add_parser("add", parents=[common], help="add a fault")
@@ -154,6 +156,8 @@ def _value(text: str) -> Any:
 
 
 def _action_body(args: argparse.Namespace) -> dict[str, Any]:
+    if args.verb == "button":
+        return {"held": args.held == "hold"}
     names = {"power-cycle": ("off_s",), "power-cut": ("before_op", "at_swap_percent",
                                                       "restore_after_s"),
              "time-scale": ("scale",), "boot-mode": ("mode",)}.get(args.verb, ())

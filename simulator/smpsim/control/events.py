@@ -3,12 +3,13 @@ clocks (the board's emulated uptime and the host's wall time).
 
 Publishing must be cheap (an SMP exchange publishes two events on the request path): an event
 keeps what it was given, raw bytes included, and is turned into JSON only when somebody reads it
-(:meth:`Event.to_json`). The hub keeps the last ``keep`` events for late joiners, and is safe to
-publish into from the thread a paced boot runs in.
+(:meth:`Event.to_json`, :meth:`Event.to_line`). The hub keeps the last ``keep`` events for late
+joiners, and is safe to publish into from the thread a paced boot runs in.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import time
@@ -23,6 +24,21 @@ GROUPS = {0: "os", 1: "img", 2: "stat", 3: "settings", 8: "fs", 9: "shell", 10: 
           63: "zbasic"}
 BODY_BYTES_SHOWN = 64
 """Byte strings in decoded bodies longer than this are cut (an upload chunk's ``data``)."""
+CACHED_FRAME_BYTES = 512
+"""SMP frames up to this long keep their decoded JSON for the next identical frame: clients
+repeat small requests (polls, echoes, state reads) and get the same answers."""
+CACHE_ENTRIES = 1024
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_SMP_FIELDS = ("dir", "medium", "peer", "frame")
+_frames: dict[bytes, str] = {}
+"""Frame -> its JSON fields from ``length`` on (the closing brace included)."""
+_strings: dict[str, str] = {}
+"""Peer, medium, direction -> as a JSON string."""
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """A record as one line of compact JSON."""
+    return _ENCODER.encode(record)
 
 
 class Event(NamedTuple):
@@ -45,6 +61,22 @@ class Event(NamedTuple):
         body = _smp_json(self.data) if self.kind == "smp" else self.data
         return {"seq": self.seq, "kind": self.kind, "uptime_s": round(self.uptime_s, 6),
                 "wall": round(self.wall, 6), **body}
+
+    def to_line(self) -> str:
+        """``dumps(self.to_json())``, made fast for SMP events: the stream and the trace turn
+        every exchange into a line, on the board's own thread."""
+        data = self.data
+        if self.kind != "smp" or tuple(data) != _SMP_FIELDS:
+            return dumps(self.to_json())
+        frame: bytes = data["frame"]
+        tail = _frames.get(frame)
+        if tail is None:
+            tail = dumps(_smp_json({"frame": frame}))[1:]
+            if len(frame) <= CACHED_FRAME_BYTES:
+                _remember(_frames, frame, tail)
+        return (f'{{"seq":{self.seq},"kind":"smp","uptime_s":{round(self.uptime_s, 6)!r},'
+                f'"wall":{round(self.wall, 6)!r},"dir":{_string(data["dir"])},'
+                f'"medium":{_string(data["medium"])},"peer":{_string(data["peer"])},{tail}')
 
 
 Subscriber = Callable[[Event], None]
@@ -95,6 +127,20 @@ class EventHub:
         with self._lock:
             events = list(self._events)
         return events[-count:] if count > 0 else []
+
+
+def _remember(cache: dict[Any, str], key: Any, value: str) -> None:
+    if len(cache) >= CACHE_ENTRIES:
+        cache.clear()  # crude, and enough: a cache that fills up holds nothing that repeats
+    cache[key] = value
+
+
+def _string(text: str) -> str:
+    quoted = _strings.get(text)
+    if quoted is None:
+        quoted = json.dumps(text, ensure_ascii=False)
+        _remember(_strings, text, quoted)
+    return quoted
 
 
 def _smp_json(data: dict[str, Any]) -> dict[str, Any]:

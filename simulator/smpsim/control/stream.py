@@ -13,12 +13,10 @@ oldest are dropped and the client gets a ``{"kind": "gap", "dropped": n}`` marke
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
 
-from smpsim.control.events import Event, EventHub
+from smpsim.control.events import Event, EventHub, dumps
 
 BATCH_S = 0.05
 """One send cycle: events published within it go out together."""
@@ -29,11 +27,6 @@ SLICE = 8
 CHUNK_BYTES = 256 * 1024
 """A long batch (a history asked for) is cut into messages of about this size: clients cap a
 message's size (aiohttp's client at 4 MiB by default)."""
-
-
-def dumps(record: dict[str, Any]) -> str:
-    """One event (or marker) as one line of JSON."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
 
 class EventFeed:
@@ -126,7 +119,7 @@ async def messages(dropped: int, events: list[Event], after: int,
             continue
         if index % SLICE == SLICE - 1:
             await asyncio.sleep(0)
-        line = dumps(event.to_json())
+        line = event.to_line()
         lines.append(line)
         size += len(line) + 1
         if size >= CHUNK_BYTES:

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from smpsim.control.events import Event
-from smpsim.control.stream import dumps
 from smpsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ class TraceFile:
         fd = self._fd
         if fd is None:
             return
-        line = (dumps(event.to_json()) + "\n").encode()
+        line = (event.to_line() + "\n").encode()
         try:
             written = os.write(fd, line)
         except OSError as exc:  # a full disk must not stop the board: stop tracing instead

@@ -7,6 +7,9 @@ meanwhile. While the device reboots it is silent: units are dropped, as a board 
 
 The device may also reset itself (a crashing application, the watchdog on a hung one) or never
 come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
+When MCUboot stays in serial recovery, its own server answers what the serial line submits
+(from the ``serial`` medium) and every other transport gets silence, as MCUboot serves only its
+UART.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
+from smpsim.mcumgr.boot_serial import BootSerialServer
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
 from smpsim.transports.link_faults import LinkFaults, Origin
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 Send = Callable[[bytes], None]
 
 LOCAL = Origin("local")
+RECOVERY_MEDIA = ("serial", "local")
+"""Where MCUboot's serial recovery takes requests from: its UART (and callers in-process)."""
 """The origin of units submitted without one (tests, the plugin)."""
 
 
@@ -48,6 +54,10 @@ class Runner:
     def __init__(self, device: Device, server: Server | None = None) -> None:
         self.device = device
         self.server = server if server is not None else Server(device)
+        mcuboot = device.profile.mcuboot
+        self.recovery_server = BootSerialServer(device) \
+            if mcuboot is not None and mcuboot.serial_recovery.enabled else None
+        """MCUboot's serial recovery server, on builds that have one."""
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
@@ -57,8 +67,8 @@ class Runner:
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
         self.boot_listeners: list[Callable[[], None]] = []
-        """Called in the loop each time the device has come up (what runs after boot: the
-        serial line starts its shell)."""
+        """Called in the loop each time the application has come up (what runs after boot:
+        the serial line starts its shell); not when MCUboot stays in serial recovery."""
         self.down_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device goes down (reset, power cut): the BLE
         transport drops its connections, as a board's radio does."""
@@ -79,6 +89,17 @@ class Runner:
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
         await self._boot()
+
+    @property
+    def in_recovery(self) -> bool:
+        """MCUboot is serving serial recovery (the application is not running)."""
+        return self.device.in_recovery and self.recovery_server is not None
+
+    def _handle(self, unit: bytes) -> Reply:
+        if self.in_recovery:
+            assert self.recovery_server is not None
+            return self.recovery_server.handle(unit)
+        return self.server.handle(unit)
 
     def submit(self, unit: bytes, send: Send, origin: Origin = LOCAL) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
@@ -120,12 +141,14 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
+        if self.in_recovery and origin.medium not in RECOVERY_MEDIA:
+            return  # MCUboot serves its UART alone
         if self._busy or not self.online.is_set():
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
         try:
-            reply = self.server.handle(unit)
+            reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
@@ -152,7 +175,7 @@ class Runner:
                 if not self._queue or not self.online.is_set():
                     return
                 unit, send = self._queue.popleft()
-                reply = self.server.handle(unit)
+                reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
         finally:
@@ -247,6 +270,9 @@ class Runner:
             self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
+        elif outcome.recovery:
+            self.online.set()
+            self._set_state("recovery")
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
             self._set_state("resetting")

@@ -19,6 +19,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     """A UDP socket serving SMP, like Zephyr's ``smp_udp`` on port 1337."""
 
     medium = "UDP"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, mtu: int) -> None:
         self.runner = runner
