@@ -11,6 +11,7 @@ const KEEP_LINES = 400;         // console lines kept on the page
 const KEEP_SMP = 30;            // SMP exchanges shown
 const STREAM_SMP = 2 * KEEP_SMP; // SMP events the server sends per send cycle (the latest)
 const KEEP_BOOTS = 12;          // boots listed
+const SMP_TABLE_MS = 250;       // the SMP table is redrawn at most this often
 const FLAGS = ["bootable", "pending", "confirmed", "active", "permanent"];
 const COMMANDS = {              // group -> command names (Zephyr's mgmt ids)
   os: ["echo", "console", "taskstat", "mpstat", "datetime", "reset", "params", "info", "bootloader"],
@@ -45,6 +46,18 @@ function mark(part) {
     frameAsked = true;
     requestAnimationFrame(frame);
   }
+}
+
+// A part nobody can read faster than a few times a second (the SMP table in a flood) is marked
+// at most every gapMs: fewer layouts and paints, for the same picture.
+const slowParts = new Map();     // part -> { last, timer }
+function markSlowly(part, gapMs) {
+  const entry = slowParts.get(part) || { last: 0, timer: 0 };
+  slowParts.set(part, entry);
+  if (entry.timer) return;
+  const wait = entry.last + gapMs - performance.now();
+  if (wait <= 0) { entry.last = performance.now(); mark(part); return; }
+  entry.timer = setTimeout(() => { entry.timer = 0; entry.last = performance.now(); mark(part); }, wait);
 }
 
 function frame(now) {
@@ -272,7 +285,7 @@ function smpEvent(event) {
       }
     }
   }
-  mark("smp");
+  markSlowly("smp", SMP_TABLE_MS);
 }
 
 function commandName(event) {
