@@ -174,14 +174,14 @@ class ServerProcess:
 
 def listen(port: int, conn: Connection, cpu: int | None) -> None:
     """Follow ``/api/events`` until SIGTERM; send (events received, events the server dropped
-    for this client)."""
+    for this client, the listener's CPU seconds)."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     import json
 
     import aiohttp
 
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[int, int, float]:
         received = dropped = 0
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -204,7 +204,7 @@ def listen(port: int, conn: Connection, cpu: int | None) -> None:
                         dropped += json.loads(line)["dropped"]
                     else:
                         received += 1
-        return received, dropped
+        return received, dropped, time.process_time()
 
     conn.send(asyncio.run(main()))
 
@@ -225,10 +225,11 @@ class Listener:
             raise RuntimeError("the WebSocket listener did not connect")
         return self
 
-    def stop(self) -> tuple[int, int]:
-        """(events received, events dropped for it)."""
+    def stop(self) -> tuple[int, int, float]:
+        """(events received, events dropped for it, its CPU seconds)."""
         self.proc.terminate()
-        counts: tuple[int, int] = self.conn.recv() if self.conn.poll(30) else (-1, -1)
+        counts: tuple[int, int, float] = self.conn.recv() if self.conn.poll(30) \
+            else (-1, -1, 0.0)
         self.proc.join(10)
         return counts
 
@@ -336,6 +337,11 @@ def parse_args() -> argparse.Namespace:
                         help="client on one CPU, servers on another (default on, if >= 2 CPUs)")
     parser.add_argument("--profile", action="store_true",
                         help="profile smpsim's server process for one round")
+    parser.add_argument("--control-rounds", type=int, default=21,
+                        help="rounds per server in (e) (default 21: many short rounds, whose "
+                             "median shrugs off a machine shared with other work)")
+    parser.add_argument("--control-seconds", type=float, default=0.5,
+                        help="time limit of one round of (e) (default 0.5)")
     parser.add_argument("--control-only", action="store_true",
                         help="measure only (e): with the control plane and a listener, and "
                              "without")
@@ -404,7 +410,7 @@ def print_udp(args: argparse.Namespace, pinning: str, results: Results,
 
 
 def run_control(args: argparse.Namespace, frames: list[bytes], server_cpu: int | None,
-                client_cpu: int | None) -> tuple[list[Round], list[Round], tuple[int, int]]:
+                client_cpu: int | None) -> tuple[list[Round], list[Round], tuple[int, int, float]]:
     """Alternate rounds: smpsim, then smpsim with the control plane and a WebSocket listener
     following its events; the listener's (events received, events dropped for it)."""
     plain: list[Round] = []
@@ -416,31 +422,33 @@ def run_control(args: argparse.Namespace, frames: list[bytes], server_cpu: int |
             check_smp_answer(ctl.port, frames[0])
             for server in (smp, ctl):
                 round_trips(server.port, frames, WARMUP_REQUESTS, 10.0)
-            for _ in range(args.rounds):
-                plain.append(measure(smp, frames, args.requests, args.seconds))
-                watched.append(measure(ctl, frames, args.requests, args.seconds))
+            for _ in range(args.control_rounds):
+                plain.append(measure(smp, frames, args.requests, args.control_seconds))
+                watched.append(measure(ctl, frames, args.requests, args.control_seconds))
             time.sleep(0.2)  # the last send cycle reaches the listener
             counts = listener.stop()
     return plain, watched, counts
 
 
 def print_control(args: argparse.Namespace, load: str, plain: list[Round],
-                  watched: list[Round], counts: tuple[int, int]) -> float:
+                  watched: list[Round], counts: tuple[int, int, float]) -> float:
     """The (e) table; returns the ratio."""
     ratio = statistics.median(w.rate / p.rate for p, w in zip(plain, watched, strict=True))
     cpu = {name: [r.server_cpu_us for r in rounds if r.server_cpu_us is not None]
            for name, rounds in (("plain", plain), ("watched", watched))}
     print(f"\n(e) {load} with the control plane on (--control) and one WebSocket listener "
-          f"following every event; median of {args.rounds} rounds")
+          f"following every event; median of {args.control_rounds} rounds of <= "
+          f"{args.control_seconds:g} s")
     print(f"{'smpsim (b)':>12} {'+control+WS (e)':>16} {'e/b':>5} {'b srv CPU':>10}"
           f" {'e srv CPU':>10}")
     texts = [f"{statistics.median(v):7.1f} us" if v else "n/a" for v in cpu.values()]
     print(f"{statistics.median(r.rate for r in plain):10,.0f}/s"
           f" {statistics.median(r.rate for r in watched):14,.0f}/s {ratio:5.2f}"
           f" {texts[0]:>10} {texts[1]:>10}")
-    received, dropped = counts
-    print(f"  the listener received {received:,} events ({dropped:,} dropped for it: gap "
-          "markers); two per echo")
+    received, dropped, cpu_s = counts
+    print(f"  the listener received {received:,} events, two per echo ({dropped:,} dropped for "
+          f"it: gap markers), on the client's CPU: {cpu_s / max(received, 1) * 1e6:.1f} us "
+          "of its CPU per event")
     return ratio
 
 

@@ -42,8 +42,15 @@ def test_a_smp_line_is_its_json(data: bytes) -> None:
         for _ in range(2):  # the second time from the cache
             event = hub.publish("smp", dir="response", medium="udp", peer=peer, frame=data)
             assert json.loads(event.to_line()) == event.to_json()
-            assert event.to_line() == json.dumps(event.to_json(), separators=(",", ":"),
-                                                 ensure_ascii=False)
+
+
+@pytest.mark.parametrize("uptime", [0.0, 1e-7, 0.0000005, 0.1 + 0.2, 12.3456785, 86_400.25,
+                                    1796294748.951998])
+def test_times_are_rounded_to_the_microsecond_as_in_the_json(uptime: float) -> None:
+    hub = EventHub(lambda: uptime)
+    event = hub.publish("smp", dir="request", medium="udp", peer="", frame=FRAMES[0])
+    line = json.loads(event.to_line())
+    assert line["uptime_s"] == event.to_json()["uptime_s"] == round(uptime, 6)
 
 
 def test_other_events_are_lines_too() -> None:
