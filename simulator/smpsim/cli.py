@@ -16,6 +16,7 @@ from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.control import ctl
 from smpsim.control.service import DEFAULT_CONTROL, ControlService
+from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
 from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
@@ -89,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"serve the control API (HTTP and WebSocket) here (default off; "
                               f"{DEFAULT_CONTROL} when given without a value; port 0 picks one, "
                               "printed on the ready line)")
+    control.add_argument("--dashboard", action="store_true",
+                         help="watch the board in a browser: turns --control on (at "
+                              f"{DEFAULT_CONTROL} unless given) and prints the page's address "
+                              "on the ready line")
     control.add_argument("--control-token", metavar="TOKEN",
                          help="bearer token every API request must carry; needed to serve off "
                               "loopback (default: $SMPSIM_CONTROL_TOKEN)")
@@ -100,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
     ctl.add_parser(sub)
+    demo.add_parser(sub, _time_scale)
     return parser
 
 
@@ -158,10 +164,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.ble:
         specs.append(EndpointSpec("ble", args.adapter or "hci0",
                                   central=args.ble_central or DEFAULT_CENTRAL))
+    if args.dashboard and args.control is None:
+        args.control = DEFAULT_CONTROL
     if args.control_token is not None and args.control is None:
         raise ConfigError("--control-token guards --control, which is not given")
     token = args.control_token or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
-    control = ControlService(args.control, token, args.faults, args.trace)
+    control = ControlService(args.control, token, args.faults, args.trace, args.dashboard)
     control.check(profile)
     board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash,
                   hold_button=args.hold_button,
@@ -199,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ctl":
             return ctl.run(args)
+        if args.command == "demo":
+            return demo.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)

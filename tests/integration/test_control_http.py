@@ -189,7 +189,7 @@ BAD_REQUESTS = [
     ("POST", "/api/actions/self-destruct", {}, 404, None),
     ("DELETE", "/api/faults/f99", None, 404, None),
     ("GET", "/api/nothing", None, 404, None),
-    ("GET", "/", None, 404, None),
+    ("GET", "/index.html", None, 404, None),  # the dashboard is at /
     ("PUT", "/api/board", None, 405, None),
     ("GET", "/api/actions/reset", None, 405, None),
     ("POST", "/api/slots", {}, 405, None),

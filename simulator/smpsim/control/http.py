@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from smpsim.control import pages
 from smpsim.control.plane import ACTIONS, ActionError, ControlPlane, FaultError
 from smpsim.control.stream import EventFeed, history, messages
 from smpsim.errors import ConfigError
@@ -136,6 +137,7 @@ class ControlServer:
             post("/api/faults", self._add_fault),
             delete("/api/faults", self._clear_faults),
             delete("/api/faults/{id}", self._clear_fault),
+            *pages.routes(),
         ])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
 
@@ -228,6 +230,7 @@ class ControlServer:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         since, last = self._asked(_query_int(request, "since", 2**63),
                                   _query_int(request, "last", 2**31))
+        keep_smp = _query_int(request, "smp", 2**31)  # only the latest SMP events per send
         hub = self.plane.hub
         if request.headers.get("Upgrade", "").lower() != "websocket":
             # Without a WebSocket: the kept events, for a poller or curl.
@@ -240,7 +243,7 @@ class ControlServer:
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
-            self._send(ws, feed, history(hub, since, last), replays))
+            self._send(ws, feed, history(hub, since, last), replays, keep_smp))
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -263,7 +266,7 @@ class ControlServer:
 
     async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
                     first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
-                    ) -> None:
+                    keep_smp: int | None = None) -> None:
         """The client's sender: its history, then each send cycle's events, in order."""
         hub = self.plane.hub
         try:
@@ -273,7 +276,7 @@ class ControlServer:
             after = events[-1].seq if events else 0
             while not ws.closed:
                 dropped, batch = await feed.take()
-                async for text in messages(dropped, batch, after):
+                async for text in messages(dropped, batch, after, keep_smp):
                     await ws.send_str(text)
                 if batch:
                     after = max(after, batch[-1].seq)

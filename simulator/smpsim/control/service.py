@@ -36,6 +36,8 @@ class ControlService:
     token: str | None = None
     faults_path: Path | None = None
     trace_path: Path | None = None
+    dashboard: bool = False
+    """Say where the dashboard is on the ready line (it is served with the API in any case)."""
     faults: list[dict[str, Any]] = field(init=False, default_factory=list)
     plane: ControlPlane | None = field(init=False, default=None)
     _trace: TraceFile | None = field(init=False, default=None)
@@ -74,8 +76,15 @@ class ControlService:
         from smpsim.control.http import ControlServer
         self.server = ControlServer(plane, *parse_hostport(self.address), self.token)
         await self.server.start()
+        page = f"; dashboard at {self.dashboard_url}" if self.dashboard else ""
         return [f"smpsim: {plane.device.profile.name} serving the control plane on "
-                f"{self.server.url}"]
+                f"{self.server.url}{page}"]
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address (once serving)."""
+        assert self.server is not None, "start() first"
+        return f"{self.server.url}/"
 
     async def stop(self) -> None:
         """Stop serving, stop watching, close the trace."""

@@ -87,9 +87,23 @@ def history(hub: EventHub, since: int | None, last: int | None) -> tuple[int, li
     return max(0, first - since - 1), events
 
 
-async def messages(dropped: int, events: list[Event], after: int) -> AsyncIterator[str]:
+def thin_smp(events: list[Event], keep: int) -> tuple[int, list[Event]]:
+    """The batch with only its last ``keep`` SMP events (every other kind kept); (SMP events
+    left out, the events). For a client that shows the latest exchanges (the dashboard): under
+    an echo flood it costs the board a fraction of a full listener."""
+    smp = [index for index, event in enumerate(events) if event.kind == "smp"]
+    if len(smp) <= keep:
+        return 0, events
+    left_out = set(smp[:len(smp) - keep])
+    return len(left_out), [e for index, e in enumerate(events) if index not in left_out]
+
+
+async def messages(dropped: int, events: list[Event], after: int,
+                   keep_smp: int | None = None) -> AsyncIterator[str]:
     """WebSocket text messages for one send: a gap marker first if events were dropped, then one
     JSON line per event with ``seq`` above ``after``, cut into :data:`CHUNK_BYTES` messages.
+    With ``keep_smp``, only the last ``keep_smp`` SMP events are sent, after a
+    ``{"kind": "skipped", "smp": n}`` marker that counts the others.
 
     Events are turned into JSON :data:`SLICE` at a time with the loop let go in between: a
     request that comes in meanwhile waits for one slice, not for the whole batch."""
@@ -98,6 +112,10 @@ async def messages(dropped: int, events: list[Event], after: int) -> AsyncIterat
     if dropped:
         lines.append(dumps({"kind": "gap", "dropped": dropped}))
     due = [event for event in events if event.seq > after]
+    if keep_smp is not None:
+        skipped, due = thin_smp(due, keep_smp)
+        if skipped:
+            lines.append(dumps({"kind": "skipped", "smp": skipped}))
     for start in range(0, len(due), SLICE):
         if start:
             await asyncio.sleep(0)
