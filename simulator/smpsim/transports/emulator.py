@@ -6,6 +6,7 @@ Used by the CLI (in the main thread) and by the pytest plugin (in a background t
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from smpsim.device.mcu import Device
 from smpsim.errors import ConfigError
 from smpsim.transports.runner import Runner
 from smpsim.transports.serial_pty import PortEndpoint, PtyEndpoint
-from smpsim.transports.udp import UdpEndpoint, serve_udp
+from smpsim.transports.udp import UdpEndpoint, serve_udp, serve_udp_socket
 
 if TYPE_CHECKING:  # bless is an optional extra: imported when BLE is asked for
     from smpsim.transports.ble import BleEndpoint
@@ -54,6 +55,11 @@ class Emulator:
     """Flash file; ``None`` keeps flash in memory."""
     udp: list[tuple[str, int]] = field(default_factory=list)
     """UDP endpoints to serve."""
+    udp_sockets: list[socket.socket] = field(default_factory=list)
+    """UDP sockets, bound already, to serve on too (a fleet binds them up front)."""
+    name: str | None = None
+    """What the ready lines and console log lines call the board (default: the profile's
+    name; a fleet's board id)."""
     pty: bool = False
     """Serve SMP on a PTY."""
     pty_link: Path | None = None
@@ -74,7 +80,9 @@ class Emulator:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
         self.device = Device(self.profile, time_scale=self.time_scale,
                              flash_path=self.flash_path)
-        self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        name = self.name or self.profile.name
+        prefix = "" if self.name is None else f"{self.name} "
+        self.device.console.subscribe(lambda line: log.info("%sconsole: %s", prefix, line))
         self.runner = Runner(self.device)
         lines = []
         try:
@@ -85,16 +93,18 @@ class Emulator:
                     raise ConfigError(f"cannot serve UDP on {host}:{port}: {exc.strerror}") \
                         from None
                 self.endpoints.append(endpoint)
+            for sock in self.udp_sockets:
+                self.endpoints.append(await serve_udp_socket(self.runner, sock))
+            for endpoint in self.endpoints:
                 bound_host, bound_port = endpoint.address
                 shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-                lines.append(f"smpsim: {self.profile.name} serving SMP over UDP on "
-                             f"{shown}:{bound_port}")
+                lines.append(f"smpsim: {name} serving SMP over UDP on {shown}:{bound_port}")
             if self.pty:
                 self.serial_endpoints.append(PtyEndpoint(self.runner, self.pty_link))
             if self.serial_device is not None:
                 self.serial_endpoints.append(
                     PortEndpoint(self.runner, self.serial_device, self.baud))
-            lines += [f"smpsim: {self.profile.name} serving SMP over serial on {e.describe()}"
+            lines += [f"smpsim: {name} serving SMP over serial on {e.describe()}"
                       for e in self.serial_endpoints]
             if self.ble_adapter is not None:
                 lines.append(await self._start_ble(self.ble_adapter))
@@ -117,7 +127,8 @@ class Emulator:
         endpoint = BleEndpoint(self.runner, adapter)
         self.ble_endpoints.append(endpoint)
         await endpoint.start()
-        return f"smpsim: {self.profile.name} serving SMP over BLE on {endpoint.describe()}"
+        return (f"smpsim: {self.name or self.profile.name} serving SMP over BLE on "
+                f"{endpoint.describe()}")
 
     async def stop(self) -> None:
         """Close the endpoints and the flash file."""

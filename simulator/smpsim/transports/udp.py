@@ -48,3 +48,12 @@ async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
         lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu),
         local_addr=(host, port), family=family)
     return protocol
+
+
+async def serve_udp_socket(runner: Runner, sock: socket.socket) -> UdpEndpoint:
+    """Serve SMP on a UDP socket bound already (a fleet binds every board's address before
+    any board starts, so a taken address is an error up front)."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
+    return protocol
