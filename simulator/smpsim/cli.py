@@ -12,6 +12,7 @@ from pathlib import Path
 from smpsim import __version__, flashtool
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
+from smpsim.fleet import cli as fleet_cli
 from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
 
 
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"], help="default info")
 
+    fleet_cli.add_parser(sub, _time_scale)
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
     return parser
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "fleet":
+            return fleet_cli.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
