@@ -72,16 +72,23 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def serve(shard: Shard, ready: Ready, stop: asyncio.Event) -> None:
+def emulators(shard: Shard) -> list[Emulator]:
+    """The shard's boards, ready to start."""
+    return [Emulator(board.profile, time_scale=shard.time_scale, flash_path=board.flash,
+                     udp_sockets=[sock], name=board.board_id, pty=shard.serial,
+                     pty_link=board.flash.with_suffix(".tty") if shard.serial else None)
+            for board, sock in zip(shard.boards, shard.sockets, strict=True)]
+
+
+async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
+                boards: Sequence[Emulator] | None = None) -> None:
     """Start every board, report them ready, serve until ``stop`` is set, stop every board.
 
-    A board that fails to start stops the shard: its error is raised once all are stopped.
+    ``boards``: the shard's :func:`emulators` when the caller wants to watch them (the
+    benchmark does). A board that fails to start stops the shard: its error is raised once all
+    are stopped.
     """
-    boards = shard.boards
-    emulators = [Emulator(board.profile, time_scale=shard.time_scale, flash_path=board.flash,
-                          udp_sockets=[sock], name=board.board_id, pty=shard.serial,
-                          pty_link=board.flash.with_suffix(".tty") if shard.serial else None)
-                 for board, sock in zip(boards, shard.sockets, strict=True)]
+    running = emulators(shard) if boards is None else boards
     gate = asyncio.Semaphore(START_AT_ONCE)
 
     async def start(emulator: Emulator) -> list[str]:
@@ -89,7 +96,7 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event) -> None:
             return await emulator.start()
 
     starting: asyncio.Future[list[list[str]]] = asyncio.ensure_future(
-        asyncio.gather(*(start(e) for e in emulators)))
+        asyncio.gather(*(start(e) for e in running)))
     stopping: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
     try:
         either: list[asyncio.Future[Any]] = [starting, stopping]
@@ -97,13 +104,13 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event) -> None:
         if starting.done():
             lines = [line for board_lines in starting.result() for line in board_lines]
             ready(lines, [_entry(board, emulator, shard.worker)
-                          for board, emulator in zip(boards, emulators, strict=True)])
+                          for board, emulator in zip(shard.boards, running, strict=True)])
             await stopping
     finally:
         for future in (starting, stopping):
             future.cancel()
         await asyncio.gather(starting, stopping, return_exceptions=True)
-        await asyncio.gather(*(e.stop() for e in emulators), return_exceptions=True)
+        await asyncio.gather(*(e.stop() for e in running), return_exceptions=True)
         for sock in shard.sockets:
             sock.close()
 
