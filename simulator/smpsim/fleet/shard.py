@@ -7,6 +7,7 @@ serves, on its own bound socket, flash file and (with ``--serial``) PTY.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ from smpsim.fleet.spec import PlannedBoard
 from smpsim.transports.emulator import Emulator
 from smpsim.transports.serial_pty import PtyEndpoint
 
-START_AT_ONCE = 256
+START_AT_ONCE = 1024
 """Boards booting at the same time while the fleet starts: bounds the boot threads (and their
 stacks) of a large shard at a time scale above 0. A reset later is not bounded: every board
 comes back on its own schedule."""
@@ -98,15 +99,26 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
     starting: asyncio.Future[list[list[str]]] = asyncio.ensure_future(
         asyncio.gather(*(start(e) for e in running)))
     stopping: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
+    collecting = gc.isenabled()
+    # Starting thousands of boards makes thousands of long-lived objects: the cycle collector
+    # would walk them all again and again (half the start-up). Once they are up they are
+    # frozen out of its way; what a board makes later is collected as usual.
+    gc.disable()
     try:
         either: list[asyncio.Future[Any]] = [starting, stopping]
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if collecting:
+            gc.collect()
+            gc.freeze()
+            gc.enable()
         if starting.done():
             lines = [line for board_lines in starting.result() for line in board_lines]
             ready(lines, [_entry(board, emulator, shard.worker)
                           for board, emulator in zip(shard.boards, running, strict=True)])
             await stopping
     finally:
+        if collecting:
+            gc.enable()
         for future in (starting, stopping):
             future.cancel()
         await asyncio.gather(starting, stopping, return_exceptions=True)
