@@ -241,12 +241,12 @@ async def _timed(part: Any, conn: Connection) -> None:
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    running = shard.emulators(part)
+    running = shard.make_boards(part)
     times: dict[str, list[float]] = {}
     cpu_at_ready = 0.0
 
-    def watch(emulator: Any) -> None:
-        name, runner, clock = emulator.name, emulator.runner, emulator.device.clock
+    def watch(board: Any) -> None:
+        name, runner, clock = board.name, board.runner, board.device.clock
         runner.down_listeners.append(
             lambda: times.__setitem__(name, [time.monotonic(), clock.busy_total]))
         runner.boot_listeners.append(
@@ -255,8 +255,8 @@ async def _timed(part: Any, conn: Connection) -> None:
 
     def ready(lines: list[str], entries: list[dict[str, Any]]) -> None:
         nonlocal cpu_at_ready
-        for emulator in running:
-            watch(emulator)
+        for board in running:
+            watch(board)
         cpu_at_ready = _cpu_s()
         conn.send("ready")
 

@@ -77,14 +77,16 @@ async def _bare_server(ready: Callable[[int], None]) -> None:
 
 
 async def _smpsim_server(ready: Callable[[int], None]) -> None:
+    from smpsim.board import Board
     from smpsim.config import load_profile
-    from smpsim.transports.emulator import Emulator
+    from smpsim.transports.endpoint import EndpointSpec
+    from smpsim.transports.udp import UdpEndpoint
 
-    emulator = Emulator(load_profile("native_sim_udp"), time_scale=0.0, udp=[(HOST, 0)])
-    await emulator.start()
-    ready(emulator.endpoints[0].address[1])
+    board = Board(load_profile("native_sim_udp"), [EndpointSpec("udp", f"{HOST}:0")])
+    await board.start()
+    ready(board.endpoint(UdpEndpoint).address[1])
     await _until_terminated()
-    await emulator.stop()
+    await board.stop()
 
 
 async def _until_terminated() -> None:

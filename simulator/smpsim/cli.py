@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 from smpsim import __version__, flashtool
+from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
 from smpsim.fleet import cli as fleet_cli
-from smpsim.transports.emulator import DEFAULT_UDP, Emulator, parse_hostport
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.udp import parse_hostport
 
 
 def _time_scale(text: str) -> float:
@@ -78,18 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(emulator: Emulator) -> None:
+async def _serve(board: Board) -> None:
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    for line in await emulator.start():
+    for line in await board.start():
         print(line, flush=True)
     try:
         await stop.wait()
     finally:
-        await emulator.stop()
+        await board.stop()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -103,16 +105,21 @@ def _run(args: argparse.Namespace) -> int:
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
     no_udp = args.no_udp or ((serial or args.ble) and not explicit)
-    udp = [] if no_udp else [parse_hostport(a) for a in (args.udp or DEFAULT_UDP)]
+    udp = [] if no_udp else list(args.udp or DEFAULT_UDP)
+    for address in udp:
+        parse_hostport(address)  # a bad address is an error before anything starts
     if not explicit and not no_udp and not _ipv6_available():
         logging.getLogger("smpsim").warning("no IPv6 on this host: serving IPv4 only")
-        udp = [hp for hp in udp if ":" not in hp[0]]
-    emulator = Emulator(profile, time_scale=args.time_scale, flash_path=args.flash, udp=udp,
-                        pty=args.serial is not None,
-                        pty_link=Path(args.serial) if args.serial else None,
-                        serial_device=args.serial_device, baud=args.baud,
-                        ble_adapter=(args.adapter or "hci0") if args.ble else None)
-    asyncio.run(_serve(emulator))
+        udp = [a for a in udp if not a.startswith("[")]
+    specs = [EndpointSpec("udp", a) for a in udp]
+    if args.serial is not None:
+        specs.append(EndpointSpec("pty", args.serial or None))
+    if args.serial_device is not None:
+        specs.append(EndpointSpec("serial-port", args.serial_device, args.baud))
+    if args.ble:
+        specs.append(EndpointSpec("ble", args.adapter or "hci0"))
+    board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash)
+    asyncio.run(_serve(board))
     return 0
 
 

@@ -19,7 +19,7 @@ from bleak import BleakClient, BleakScanner
 from smpclient import SMPClient
 from smpclient.transport.ble import SMPBLETransport
 
-from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID
+from smpsim.transports.ble.endpoint import SMP_CHARACTERISTIC_UUID
 
 from .mockbus import PERIPHERAL
 

@@ -5,23 +5,22 @@
 
 (bluezoo's options; ``--scan-interval`` here also takes fractions of a second.)
 
-Each patch makes the mock behave as real BlueZ does where the tests depend on it (the numbers
-are the gaps of ``shared/reference/ble-testing.md``); they target bluezoo 1.0.2's internals,
-which is why it is pinned:
+Each patch makes the mock behave as real BlueZ does where the tests depend on it; they target
+bluezoo 1.0.2's internals, which is why it is pinned:
 
-1. (gap 3) a known device is re-announced (``PropertiesChanged(RSSI)``) on every scan pass, as
+1. a known device is re-announced (``PropertiesChanged(RSSI)``) on every scan pass, as
    BlueZ does for every advertisement it hears; bleak registers its detection callback after
    ``StartDiscovery`` and would otherwise miss a device reported once or known from before.
-2. (gap 4) ``BLUEZOO_PERIPHERAL_ONLY=hci0`` makes hci0 report ``Roles=["peripheral"]``, so
+2. ``BLUEZOO_PERIPHERAL_ONLY=hci0`` makes hci0 report ``Roles=["peripheral"]``, so
    bleak's default adapter (smpclient and smpmgr take no adapter argument) is the central.
-3. (gap 2) a disconnect removes the GATT objects exported under the central's device, or the
+3. a disconnect removes the GATT objects exported under the central's device, or the
    next ``Connect()`` fails re-exporting them (EEXIST).
-4. (new) a disconnect reaches both ends of the link. BlueZoo keeps two device objects per link
+4. a disconnect reaches both ends of the link. BlueZoo keeps two device objects per link
    (the central's view of the peripheral and the peripheral's view of the central) and a
    ``Disconnect()`` clears only one of them; on BlueZ, a peripheral that calls
    ``Device1.Disconnect()`` on its central drops the LE link, and the central sees
    ``Connected=False``. smpsim does exactly that when the board resets.
-5. (new) ``--scan-interval`` takes fractions of a second: with patch 1 a report bleak missed
+5. ``--scan-interval`` takes fractions of a second: with patch 1 a report bleak missed
    costs one scan pass, and at bluezoo's 1 s minimum every reconnect after a reset paid it.
 
 This file imports GPL-2.0 code, so it stays with the tests and is not shipped in smpsim.

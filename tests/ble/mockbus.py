@@ -31,7 +31,7 @@ from dbus_next.aio.message_bus import MessageBus
 from dbus_next.constants import BusType, MessageType
 from dbus_next.message import Message
 
-from smpsim.transports.ble_bless import close_bus
+from smpsim.transports.ble.bless_fixes import close_bus
 
 HERE = Path(__file__).resolve().parent
 BLUEZOO_CI = HERE / "bluezoo_ci.py"

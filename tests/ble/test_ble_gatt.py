@@ -21,7 +21,7 @@ from smpclient.requests.os_management import EchoWrite
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.pytest_plugin import EmulatedDevice
-from smpsim.transports.ble import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID
+from smpsim.transports.ble.endpoint import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID
 
 from .ble_support import (
     SCAN_TIMEOUT_S,

@@ -34,7 +34,7 @@ from typing import Any, NoReturn
 import pytest
 
 import golden
-from smpsim.mcumgr.catalog import GROUPS
+from smpsim.config.catalog import GROUPS
 from smpsim.mcumgr.groups import IMPLEMENTED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -361,7 +361,7 @@ class Replayer:
     def bridge(self, twin: Record) -> None:
         """A request this subset lacks, from another build's transcript (``records.BRIDGES``):
         its frame sent in Zephyr's lines, its recorded answer expected in them."""
-        from smpsim.mcumgr.framing import encode_packet
+        from smpsim.mcumgr.framing.serial import encode_packet
         assert twin.request is not None
         stand_in = dataclasses.replace(twin, raw={**twin.raw, "request_wire_hex":
                                                   encode_packet(twin.request).hex()})
@@ -371,7 +371,9 @@ class Replayer:
     def swallowed(self, record: Record) -> None:
         """After a line left without its newline, the next frame sent is swallowed with it:
         the real board's next record (not in this subset) was; the stand-in must be too."""
-        from smpsim.mcumgr.framing import encode_packet  # the Zephyr-shape lines of a request
+        from smpsim.mcumgr.framing.serial import (
+            encode_packet,  # the Zephyr-shape lines of a request
+        )
         self.client.write(encode_packet(SWALLOWED_STAND_IN))
         late = self.client.collect(SILENCE_S)
         assert not late, (f"{record.test_id}: a frame sent after a start line without newline "
@@ -390,7 +392,7 @@ class Replayer:
         if self.raw:
             wire = answer
         else:
-            from smpsim.mcumgr.framing import encode_packet
+            from smpsim.mcumgr.framing.serial import encode_packet
             wire = encode_packet(answer)
             # The stand-in's own lines must match what the recorder saw for this very answer
             # shape elsewhere: checked by test_echo_lines_match_recorded_lines.
@@ -442,7 +444,7 @@ def test_selection(file: str, request: pytest.FixtureRequest) -> None:
 def test_echo_lines_match_recorded_lines() -> None:
     """Every recorded lone echo answer is, on the line, exactly the encoded stand-in answer
     :meth:`Replayer.answered_as_board` expects."""
-    from smpsim.mcumgr.framing import encode_packet
+    from smpsim.mcumgr.framing.serial import encode_packet
     checked = 0
     for file in SERIAL_FILES:
         for record in load_transcript(file).records:

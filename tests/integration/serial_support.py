@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from smpsim.mcumgr.framing import ConsoleReceiver, Packet, encode_packet
+from smpsim.mcumgr.framing.serial import ConsoleReceiver, Packet, encode_packet
 
 from .itsupport import TOOLKIT_WORKER, parse_frame
 

@@ -2,8 +2,8 @@
 upload, test, reset, reconnect, confirm; SMP v1 requests; interrupted and restarted uploads;
 images padded with their own trailer mark; and the images MCUboot refuses.
 
-Expected flags follow Zephyr's img_mgmt (mcuboot.md 5.2); the sample images are described in
-``flash_images/README.md``.
+Expected flags follow Zephyr's img_mgmt (``img_mgmt_state.c``: ``img_mgmt_state_flags``); the
+sample images are described in ``flash_images/README.md``.
 """
 
 from __future__ import annotations

@@ -85,6 +85,6 @@ def test_reset_over_serial_in_real_time(
 
 
 def _saw_seq(received: bytes, seq: int) -> bool:
-    from smpsim.mcumgr.framing import ConsoleReceiver, Packet
+    from smpsim.mcumgr.framing.serial import ConsoleReceiver, Packet
     rx = ConsoleReceiver(65536, rx_buf_size=65536, rx_buf_count=10_000)
     return any(isinstance(e, Packet) and e.data[6] == seq for e in rx.feed(received))

@@ -14,8 +14,11 @@ from smpsim.config import (
     builtin_profiles,
     load_profile,
 )
+from smpsim.config.catalog import GROUPS
+from smpsim.config.schema import MCUBOOT_MODES, SIGNATURES
+from smpsim.device.mcuboot import keys
+from smpsim.device.mcuboot.trailer import Mode
 from smpsim.errors import ConfigError, SmpsimError
-from smpsim.mcumgr.catalog import GROUPS
 
 BUILTIN = ["esp32c3", "fast", "native_sim_serial", "native_sim_serial_bigrx",
            "native_sim_serial_buf2048", "native_sim_serial_buf96", "native_sim_serial_fs",
@@ -249,6 +252,24 @@ def test_bad_option_values(tmp_path: Path) -> None:
     assert "firmware.os.taskstat_key" in message
     assert "firmware.buf_size must be at least 16" in _error(
         tmp_path, MINIMAL.replace("buf_size = 384", "buf_size = 8"))
+
+
+@pytest.mark.parametrize(("table", "key", "allowed"), [
+    ('[mcuboot]\nmode = "swap-sideways"\n', "mcuboot.mode", "'swap-move'"),
+    ('[mcuboot]\nsignature = "dsa"\n', "mcuboot.signature", "'ecdsa-p256'"),
+    ('[mcuboot]\nkeys = ["nokey"]\n', "mcuboot.keys[0]", "insecure-test-ed25519"),
+    ('[firmware.serial]\ntransport = "usb"\n', "firmware.serial.transport", "'raw'"),
+    ('[[firmware.stats]]\nname = "x"\nkind = "gauge"\n', "firmware.stats[0].kind", "'smp_svr'"),
+])
+def test_enums_are_checked_when_the_profile_loads(tmp_path: Path, table: str, key: str,
+                                                  allowed: str) -> None:
+    message = _error(tmp_path, 'extends = "nrf52840dk"\n' + table)
+    assert key in message and allowed in message  # the file, the key and what is allowed
+
+
+def test_schema_choices_are_what_the_device_models() -> None:
+    assert tuple(mode.value for mode in Mode) == MCUBOOT_MODES
+    assert SIGNATURES == keys.SIGNATURES
 
 
 def test_extends_loop(tmp_path: Path) -> None:

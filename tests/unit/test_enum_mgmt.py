@@ -1,7 +1,8 @@
 """Group 10, enumeration: count, list, single and details, byte for byte where recorded.
 
 Cases named like ``enum.details.mixed`` are recorded answers of real Zephyr 4.4.0 builds in
-../shared/conformance/; the rest follows enum_mgmt.c as the protocol reference describes it.
+tests/golden/; the rest follows Zephyr 4.4.0's
+``subsys/mgmt/mcumgr/grp/enum_mgmt/src/enum_mgmt.c``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Error codes and the SMP v1 translation of group errors (protocol reference, section 2)."""
+"""Error codes and the SMP v1 translation of group errors (Zephyr 4.4.0's
+``mgmt_defines.h`` and each group's ``*_mgmt_translate_error_code``)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from smpsim.config import FsFile, FsLog, _check_groups, load_profile
-from smpsim.device import fs_app
-from smpsim.device.filesystem import (
+from smpsim.config import FsFile, FsLog, load_profile
+from smpsim.config.loader import _check_groups
+from smpsim.device.flash import PowerLoss
+from smpsim.device.fs import app as fs_app
+from smpsim.device.fs.vfs import (
     EFAULT,
     EINVAL,
     EISDIR,
@@ -26,7 +28,6 @@ from smpsim.device.filesystem import (
     Vfs,
     raw_path,
 )
-from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import Device
 from smpsim.errors import ConfigError
 
@@ -311,7 +312,9 @@ def test_lazy_work_runs_once_due_and_in_order() -> None:
     assert ran == ["a", "b"]
     vfs.run_due()
     assert ran == ["a", "b"]
-    fs_app.start(board.device)  # a boot drops pending work
+    device = board.device
+    fs_app.start(device.fs, device.profile.firmware, device.partitions.get("storage"),
+                 device.uptime_s, "boot")  # a boot drops pending work
     assert not vfs._timers
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from smp import packet as smppacket
 
 import golden
-from smpsim.mcumgr.framing import (
+from smpsim.mcumgr.framing.serial import (
     ConsoleReceiver,
     Dropped,
     Event,

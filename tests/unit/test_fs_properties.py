@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smpsim.device.filesystem import FS_O_CREATE, FS_O_WRITE, FsError
-from smpsim.device.shell import execute
+from smpsim.device.fs.vfs import FS_O_CREATE, FS_O_WRITE, FsError
+from smpsim.device.shell.dummy import execute
 from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.header import Header
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smpsim.device.flash import FlashError, NotErased, PowerLoss
-from smpsim.mcumgr.groups.img_upload import UPLOAD_KEY
+from smpsim.mcumgr.groups.img_upload import Upload
 
 from .img_support import UPLOAD, V1, V2, WRITE, Board, make_image, sample, summary
 
@@ -140,7 +140,7 @@ def test_an_error_ends_the_upload(payload: Any, expected: Any) -> None:
     board = Board()
     assert board.chunk(first()) == {"off": 200}
     assert board.chunk(payload) == expected
-    assert UPLOAD_KEY not in board.device.ram
+    assert Upload not in board.device.ram
     assert board.chunk({"off": 200, "data": APP[200:400]}) == {"off": 0}
 
 
@@ -239,7 +239,7 @@ def test_data_past_the_end_of_the_slot_fails_the_write() -> None:
         answer = board.chunk({"off": off, "data": bytes(min(chunk, size - off))})
     assert answer == err(12)
     assert off + chunk > size - 1024  # it failed where the data would pass the slot's end
-    assert UPLOAD_KEY not in board.device.ram
+    assert Upload not in board.device.ram
 
 
 def test_write_failure_is_12_and_ends_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,7 +260,7 @@ def test_first_chunk_erase_failure_is_13(monkeypatch: pytest.MonkeyPatch) -> Non
         raise FlashError("erase failed")
     monkeypatch.setattr(board.device.flash, "erase", fail)
     assert board.chunk(first(sha=b"\x33" * 32)) == err(13)
-    assert UPLOAD_KEY not in board.device.ram
+    assert Upload not in board.device.ram
 
 
 def test_power_loss_in_the_first_chunk_erase_is_not_an_answer() -> None:
@@ -297,7 +297,7 @@ def test_image_check_skips_an_upload_already_in_the_slot() -> None:
     ops = board.device.flash.ops
     assert board.chunk(first()) == {"off": len(APP), "match": True}
     assert board.device.flash.ops == ops
-    assert UPLOAD_KEY not in board.device.ram
+    assert Upload not in board.device.ram
 
 
 def test_no_match_key_without_image_check() -> None:

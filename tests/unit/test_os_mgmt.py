@@ -1,8 +1,9 @@
 """Group 0, OS management: every command, byte for byte where a real answer was recorded.
 
 Cases named like ``os.echo.d_int.v1`` are recorded answers of real Zephyr 4.4.0 builds in
-../shared/conformance/ (native_sim_udp unless stated). datetime and bootloader info are compiled
-into no recorded build; their tests follow os_mgmt.c as described in the protocol reference.
+tests/golden/ (native_sim_udp unless stated). datetime and bootloader info are compiled
+into no recorded build; their tests follow Zephyr 4.4.0's
+``subsys/mgmt/mcumgr/grp/os_mgmt/src/os_mgmt.c``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Server.handle: Zephyr's request-processing rules, byte for byte.
 
 Request/response pairs marked with a case name come from the recorded answers of real Zephyr
-4.4.0 builds in ../shared/conformance/ (native_sim_udp unless stated).
+4.4.0 builds in tests/golden/ (native_sim_udp unless stated).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Group 3, settings: read, write, delete, commit, load and save, and every error code.
 
 Cases named like ``settings.save.v1`` are recorded answers of real Zephyr 4.4.0 builds in
-../shared/conformance/ (native_sim_udp: settings enabled, no handler, no storage backend). The
+tests/golden/ (native_sim_udp: settings enabled, no handler, no storage backend). The
 handler cases run on a native_sim build given the default board's settings handlers and a
 settings partition; they follow settings_mgmt.c and the settings subsystem.
 """

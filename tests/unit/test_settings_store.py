@@ -12,8 +12,8 @@ import pytest
 from smpsim.config import Partition, Profile, SettingsConfig, SettingsHandler, SettingsKey
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import Device
-from smpsim.device.settings import Settings, SettingsError, name_steq
-from smpsim.device.settings_log import NoSpace, SettingsLog
+from smpsim.device.settings.log import NoSpace, SettingsLog
+from smpsim.device.settings.store import Settings, SettingsError, name_steq
 from smpsim.errors import ConfigError
 
 from .smp_frames import profile

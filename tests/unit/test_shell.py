@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
 from smpsim.config import Profile, ShellDevice, Thread, load_profile
+from smpsim.config.catalog import SHELL_COMMANDS
 from smpsim.device.mcu import Device
-from smpsim.device.shell import (
-    ROOT_COMMANDS,
-    Command,
-    Shell,
-    dummy_shell,
-    execute,
-    register_root,
-    run_dummy,
-)
-from smpsim.device.shell_args import split_args
-from smpsim.device.shell_cmds import root_commands
+from smpsim.device.shell import commands
+from smpsim.device.shell.args import split_args
+from smpsim.device.shell.commands import roots as root_commands
+from smpsim.device.shell.core import Command, Shell
+from smpsim.device.shell.dummy import dummy as dummy_shell
+from smpsim.device.shell.dummy import execute, run_dummy
 from smpsim.errors import ConfigError
 
 RED, YELLOW, OFF = "\x1b[1;31m", "\x1b[1;33m", "\x1b[m"
@@ -183,11 +180,17 @@ def test_board_decides_date_and_mcuboot() -> None:
     assert "date" in sim and "mcuboot" not in sim
 
 
-def test_profile_can_list_the_commands() -> None:
+def test_profile_can_list_the_commands(tmp_path: Path) -> None:
     prof = _with_shell("native_sim_udp", commands=("kernel", "help"))
     assert [c.syntax for c in root_commands(prof)] == ["help", "kernel"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "native_sim_udp"\n[firmware.shell]\ncommands = ["nosuch"]\n')
     with pytest.raises(ConfigError, match=r"firmware\.shell\.commands: unknown nosuch"):
-        root_commands(_with_shell("native_sim_udp", commands=("nosuch",)))
+        load_profile(bad)  # refused when the profile loads, before any board is built
+
+
+def test_the_catalog_names_every_root_command() -> None:
+    assert set(SHELL_COMMANDS) == set(commands.ROOT_COMMANDS)
 
 
 def test_stats_command_joins_the_stat_groups_builds() -> None:
@@ -198,16 +201,13 @@ def test_stats_command_joins_the_stat_groups_builds() -> None:
     assert "stats" not in [c.syntax for c in root_commands(nostat)]
 
 
-def test_registered_command_joins_the_shell() -> None:
+def test_a_command_in_the_table_joins_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     def hello(shell: Shell, argv: list[str]) -> int:
         shell.print("hello!")
         return 0
-    register_root(Command("hello", "Says hello", hello))
-    try:
-        prof = _with_shell("native_sim_udp", commands=("hello", "help"))
-        assert execute(_device(prof), ["hello"]) == ("\r\nhello!\r\n", 0)
-    finally:
-        del ROOT_COMMANDS["hello"]
+    monkeypatch.setitem(commands.ROOT_COMMANDS, "hello", Command("hello", "Says hello", hello))
+    prof = _with_shell("native_sim_udp", commands=("hello", "help"))
+    assert execute(_device(prof), ["hello"]) == ("\r\nhello!\r\n", 0)
 
 
 def test_retval_and_history(native: Device) -> None:

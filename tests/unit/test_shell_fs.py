@@ -5,10 +5,10 @@ from __future__ import annotations
 import cbor2
 import pytest
 
-from smpsim.device.filesystem import FS_O_CREATE, FS_O_WRITE
+from smpsim.device.fs.vfs import FS_O_CREATE, FS_O_WRITE
 from smpsim.device.mcu import Device
-from smpsim.device.shell import execute
-from smpsim.device.shell_cmds import root_commands
+from smpsim.device.shell.commands import roots as root_commands
+from smpsim.device.shell.dummy import execute
 from smpsim.mcumgr.header import Header
 from smpsim.mcumgr.server import Server
 

@@ -14,7 +14,7 @@ import pytest
 import golden
 from smpsim.config import load_profile
 from smpsim.device.mcu import Device
-from smpsim.device.shell_line import ShellLine
+from smpsim.device.shell.line import ShellLine
 
 PROMPT = b"\x1b[1;32muart:~$ \x1b[m"
 RED, OFF = b"\x1b[1;31m", b"\x1b[m"

@@ -8,7 +8,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smpsim.mcumgr.smp_reassembly import Collected, Reassembler
+from smpsim.mcumgr.framing.reassembly import Collected, Reassembler
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 NETBUF = 2475

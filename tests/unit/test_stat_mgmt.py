@@ -1,7 +1,7 @@
 """Group 2, statistics: show and list, byte for byte where a real answer was recorded.
 
 Cases named like ``stat.group.missing.v1`` are recorded answers of real Zephyr 4.4.0 builds in
-../shared/conformance/ (native_sim_udp unless stated).
+tests/golden/ (native_sim_udp unless stated).
 """
 
 from __future__ import annotations

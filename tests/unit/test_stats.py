@@ -10,7 +10,7 @@ import pytest
 
 from smpsim.config import StatsGroup, load_profile
 from smpsim.device.mcu import Device
-from smpsim.device.shell import execute
+from smpsim.device.shell.dummy import execute
 from smpsim.errors import ConfigError
 
 from .smp_frames import profile

@@ -52,6 +52,14 @@ class Clock:
         if self.pacer is not None:
             self.pacer(seconds)
 
+    def set_time_scale(self, scale: float) -> None:
+        """Go on at another time scale: emulated time so far is kept, and moves at the new
+        rate from now."""
+        if scale < 0:
+            raise ValueError("time_scale must be >= 0")
+        now = self.now()
+        self._offset, self._anchor, self.time_scale = now, self._host_time(), scale
+
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of idle time pass (tests in instant mode)."""
         self._offset += seconds

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from smpsim.device.clock import Clock
 
 Listener = Callable[[str], None]
+
+LOG_LINE = re.compile(r"(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn|inf|dbg)> (.*)", re.S)
+"""A log line as :meth:`Console.log` prints it: timestamp, level, module and message."""
+LOG_COLORS = {"err": "\x1b[1;31m", "wrn": "\x1b[1;33m", "inf": "\x1b[0m", "dbg": "\x1b[0m"}
+"""Zephyr's ``log_output`` colours (``LOG_COLOR_CODE_RED``, ``_YELLOW``, ``_DEFAULT``); info is
+not green unless ``LOG_INFO_COLOR_GREEN``."""
+COLOR_END = "\x1b[0m"
+
+
+def colorize(line: str) -> str:
+    """A log line as a UART log backend with ``LOG_BACKEND_SHOW_COLOR`` writes it; other console
+    lines (printk, MCUboot's) unchanged."""
+    match = LOG_LINE.fullmatch(line)
+    if match is None:
+        return line
+    stamp, level, rest = match.groups()
+    return f"{stamp}{LOG_COLORS[level]}<{level}> {rest}{COLOR_END}"
 
 
 def log_timestamp(uptime_s: float) -> str:

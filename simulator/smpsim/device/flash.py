@@ -27,8 +27,10 @@ import hashlib
 import math
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from smpsim.config import FlashGeometry
 from smpsim.device.clock import Clock
@@ -55,6 +57,24 @@ class NotErased(FlashError):
 
 class PowerLoss(SmpsimError):
     """Power was cut before a flash operation; nothing of that operation happened."""
+
+
+class DriverError(FlashError):
+    """The flash driver reported a failure (a worn-out sector, an injected fault): what
+    Zephyr's ``flash_write``/``flash_erase`` return as -EIO."""
+
+
+class FaultHook(Protocol):
+    """Injected flash faults, consulted before each operation changes anything."""
+
+    def before(self, kind: str, offset: int, length: int) -> float:
+        """``kind`` is ``erase`` or ``write``: raise :class:`DriverError` to fail the operation,
+        else return extra seconds it takes (a slow sector)."""
+        ...
+
+
+Monitor = Callable[[str, int, int], None]
+"""Told (``erase``/``write``, offset, length) after each operation."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,10 @@ class NorFlash:
         self.sector_erases = [0] * len(self.sectors)
         """Erase count of each sector since start, by sector index (wear)."""
         self._cut_at: int | None = None
+        self.faults: FaultHook | None = None
+        """Injected faults (the control plane's); ``None``: a healthy chip."""
+        self.monitor: Monitor | None = None
+        """Watcher of the operations (the control plane's)."""
         self._fd: int | None = None
         self._data: list[Contents] = [None] * len(self.sectors)
         self.created = self.path is None or not self.path.exists()
@@ -171,7 +195,10 @@ class NorFlash:
             self._load(self._fd)
 
     def _load(self, fd: int) -> None:
-        image = os.pread(fd, self.size, 0)
+        self._fill(os.pread(fd, self.size, 0))
+
+    def _fill(self, image: bytes) -> None:
+        """Hold ``image`` (the whole flash): erased sectors as nothing, the rest shared."""
         for index, sector in enumerate(self.sectors):
             # startswith compares memory as a whole; a fleet reads thousands of files.
             if not image.startswith(_erased(sector.size), sector.offset):
@@ -181,9 +208,10 @@ class NorFlash:
 
     def sector_at(self, offset: int) -> Sector:
         """The sector holding ``offset``."""
-        return self.sectors[self._index(offset)]
+        return self.sectors[self.sector_index(offset)]
 
-    def _index(self, offset: int) -> int:
+    def sector_index(self, offset: int) -> int:
+        """Index of the sector holding ``offset``."""
         if not 0 <= offset < self.size:
             raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
         return bisect.bisect_right(self._starts, offset) - 1
@@ -210,7 +238,7 @@ class NorFlash:
         """``(sector index, start, end)`` within each sector the range touches."""
         pieces = []
         end = offset + length
-        index = self._index(offset) if length else 0
+        index = self.sector_index(offset) if length else 0
         while offset < end:
             sector = self.sectors[index]
             stop = min(end, sector.offset + sector.size)
@@ -248,11 +276,27 @@ class NorFlash:
         """Make the ``n``-th flash operation from now (1 = the next) raise :class:`PowerLoss`."""
         self._cut_at = self.ops + n
 
+    def cancel_power_cut(self) -> None:
+        """Forget a cut armed by :meth:`cut_power_before` that has not happened."""
+        self._cut_at = None
+
+    @property
+    def power_cut_armed(self) -> bool:
+        """A cut is armed and has not happened yet."""
+        return self._cut_at is not None
+
     def _operation(self) -> None:
         if self._cut_at is not None and self.ops + 1 >= self._cut_at:
             self._cut_at = None
             raise PowerLoss(f"power cut before flash operation {self.ops + 1}")
         self.ops += 1
+
+    def _spend(self, seconds: float) -> None:
+        try:
+            self._clock.spend(seconds)
+        except PowerLoss:  # a paced boot cut short while waiting: the operation never happened
+            self.ops -= 1
+            raise
 
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset``; reads are free and never interrupted."""
@@ -284,8 +328,9 @@ class NorFlash:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
         sectors = self.sectors_in(offset, length)
         self._operation()
+        extra = self.faults.before("erase", offset, length) if self.faults is not None else 0.0
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
-        self._clock.spend(sum(s.erase_s for s in sectors))
+        self._spend(sum(s.erase_s for s in sectors) + extra)
         first = bisect.bisect_left(self._starts, offset)
         for index in range(first, first + len(sectors)):
             self._data[index] = None
@@ -295,6 +340,8 @@ class NorFlash:
                 os.pwrite(self._fd, _erased(sector.size), sector.offset)
         self.erases += len(sectors)
         self.erase_calls += 1
+        if self.monitor is not None:
+            self.monitor("erase", offset, length)
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""
@@ -306,7 +353,8 @@ class NorFlash:
         if not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         self._operation()
-        self._clock.spend(math.ceil(length / self.write_block) * self._write_s)
+        extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
+        self._spend(math.ceil(length / self.write_block) * self._write_s + extra)
         pos = 0
         for index, start, stop in self._pieces(offset, length):
             piece = data[pos:pos + stop - start]
@@ -317,6 +365,8 @@ class NorFlash:
             os.pwrite(self._fd, data, offset)
         self.writes += 1
         self.bytes_written += length
+        if self.monitor is not None:
+            self.monitor("write", offset, length)
 
     def _own(self, index: int) -> bytearray:
         """Sector ``index``'s bytes to change: materialised if erased, copied if shared."""
@@ -346,6 +396,37 @@ class NorFlash:
             self._data[index] = None if contents.count(ERASED) == size else _share(contents)
             if self._fd is not None:
                 os.pwrite(self._fd, contents, self.sectors[index].offset)
+
+    def snapshot(self) -> bytes:
+        """The whole flash as it is now, read as a probe reads it (no statistics)."""
+        return b"".join(self._slice(i, 0, s.size) for i, s in enumerate(self.sectors))
+
+    @classmethod
+    def from_snapshot(cls, geometry: FlashGeometry, clock: Clock, data: bytes) -> NorFlash:
+        """A flash in memory holding ``data`` (a :meth:`snapshot`), to try things on."""
+        flash = cls(geometry, clock)
+        flash._fill(data)
+        return flash
+
+    def flip_bits(self, positions: list[int]) -> None:
+        """Invert the bits at ``positions`` (bit numbers from the start of the flash): charge
+        lost from cells, as radiation or a marginal cell does; no operation, no time."""
+        for bit in positions:
+            if not 0 <= bit < self.size * 8:
+                raise OutOfBounds(f"bit {bit} outside flash of {self.size:#x} bytes")
+        touched: set[int] = set()
+        for bit in positions:
+            offset = bit // 8
+            index = self.sector_index(offset)
+            own = self._own(index)
+            own[offset - self.sectors[index].offset] ^= 1 << (bit % 8)
+            touched.add(index)
+            if self._fd is not None:
+                os.pwrite(self._fd, bytes([own[offset - self.sectors[index].offset]]), offset)
+        for index in touched:  # a flip may leave a sector erased again
+            contents = self._data[index]
+            if isinstance(contents, bytearray) and contents.count(ERASED) == len(contents):
+                self._data[index] = None
 
     def close(self) -> None:
         """Release the flash file (every operation is in it already)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,18 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from smpsim.config import Profile
-from smpsim.device import fs_app
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
 from smpsim.device.dfu import Dfu
-from smpsim.device.filesystem import Vfs
+from smpsim.device.events import Events
 from smpsim.device.flash import NorFlash
+from smpsim.device.fs import app as fs_app
+from smpsim.device.fs.vfs import Vfs
 from smpsim.device.mcuboot.bootloader import Bootloader
 from smpsim.device.mcuboot.builtin import factory_image, key_pem
 from smpsim.device.mcuboot.image import AppBehaviour, KeyRing
 from smpsim.device.partitions import PartitionTable
+from smpsim.device.ram import Ram
 from smpsim.device.rtc import Rtc
-from smpsim.device.settings import Settings
+from smpsim.device.settings.store import Settings
 from smpsim.device.stats import Stats
 
 CRASH_RESET_S = 0.01
@@ -57,11 +60,13 @@ class Device:
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
         self.fs = Vfs(self.console, self.clock)
         """The file system (littlefs on the storage partition, mounted at every boot)."""
-        self.stats = Stats(self)
+        self.stats = Stats(profile.firmware.stats, self.flash, self._ticks)
         """Statistics groups (RAM counters, zeroed when the application starts)."""
-        self.settings = Settings(self)
+        settings = profile.firmware.settings
+        self.settings = Settings(settings, self.partitions.get(settings.partition)
+                                 if settings.partition else None, self.console)
         """The settings subsystem and its storage in flash."""
-        self.ram: dict[str, Any] = {}
+        self.ram = Ram()
         """The application's RAM: state handlers keep between requests, lost at every reset."""
         self.running = False
         """True between the end of a boot and the next reset or power-off."""
@@ -73,6 +78,11 @@ class Device:
         """Emulated time the application started."""
         self.app = AppBehaviour()
         """What the running application does (from its image's app TLV)."""
+        self.next_boot_app: dict[str, Any] = {}
+        """Overrides of :class:`AppBehaviour` for the next boot only (an injected fault: the
+        next boot crashes, hangs or never confirms), whatever its image says."""
+        self.events = Events()
+        """Where the board's story is told (MCUboot's phases, the application's start)."""
         self.bootloader: Bootloader | None = None
         """MCUboot, when the profile has one."""
         self.dfu: Dfu | None = None
@@ -84,6 +94,7 @@ class Device:
             self.bootloader = Bootloader(mcuboot, self.partitions, self.clock, self.console,
                                          keys=keys,
                                          zephyr_build=profile.firmware.build_version)
+            self.bootloader.events = self.events
             self.dfu = Dfu(mcuboot, self.partitions, self.bootloader.max_img_sectors)
             if self.flash.created:
                 self.provision()
@@ -107,6 +118,10 @@ class Device:
         """Seconds since the application started (what ``k_uptime_get`` reports)."""
         return self.clock.now() - self.booted_at
 
+    def _ticks(self) -> int:
+        """smp_svr's ``ticks`` statistic: whole seconds the application has run."""
+        return int(max(self.uptime_s(), 0.0)) if self.running else 0
+
     def boot(self) -> BootOutcome:
         """Power-on or post-reset boot: MCUboot, then the application's banner and log.
 
@@ -128,17 +143,25 @@ class Device:
                 return BootOutcome(False, None, result.message)
             if result.image is not None:
                 self.app = result.image.app
+        if self.next_boot_app:
+            self.app = dataclasses.replace(self.app, **self.next_boot_app)
+            self.events.emit("app", phase="fault", **self.next_boot_app)
+            self.next_boot_app = {}
         self.stats.reset()  # the application's RAM counters start here, after MCUboot's work
         self.clock.spend(self.profile.board.boot_time_ms / 1000)
         self.booted_at = self.console.booted_at = self.clock.now()
         self.console.print(f"*** Booting Zephyr OS build {self.build_version} ***")
-        fs_app.start(self)  # main() mounts littlefs before its first log line
+        # main() mounts littlefs before its first log line
+        fs_app.start(self.fs, fw, self.partitions.get("storage"), self.uptime_s,
+                     f"boot {self.boot_count}, build {self.build_version}")
         for line in fw.boot_log:
             self.console.log(line.level, line.module, line.text)
         if self.app.boot == "crash":
             self._fatal_error()
+            self.events.emit("app", phase="crash", version=self.build_version)
             return BootOutcome(False, CRASH_RESET_S, "the application crashed")
         if self.app.boot == "hang":
+            self.events.emit("app", phase="hang", version=self.build_version)
             return BootOutcome(False, self.profile.board.watchdog_ms / 1000,
                                "the application hangs; the watchdog resets the board")
         if self.app.confirm and self.dfu is not None:
@@ -146,6 +169,8 @@ class Device:
             self.console.log("inf", "smp_sample", "Image confirmed")
         self.settings.boot()
         self.running = True
+        self.events.emit("app", phase="running", version=self.build_version,
+                         boot_count=self.boot_count)
         return BootOutcome(True)
 
     def _fatal_error(self) -> None:

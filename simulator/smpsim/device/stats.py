@@ -19,12 +19,10 @@ flash work the application never sees), and values count from there. Every group
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from smpsim.config import StatsGroup
-
-if TYPE_CHECKING:
-    from smpsim.device.mcu import Device
+from smpsim.device.flash import NorFlash
 
 _U32 = 0xFFFFFFFF
 _FLASH_COUNTERS = {
@@ -40,9 +38,12 @@ _FLASH_COUNTERS = {
 class Stats:
     """The statistics groups registered on one device, in registration order."""
 
-    def __init__(self, device: Device) -> None:
-        self._device = device
-        self.groups: tuple[StatsGroup, ...] = device.profile.firmware.stats
+    def __init__(self, groups: tuple[StatsGroup, ...], flash: NorFlash,
+                 ticks: Callable[[], int]) -> None:
+        self._flash = flash
+        self._ticks = ticks
+        """The sample's ``ticks``: whole seconds the application has run (0 when it is not)."""
+        self.groups = groups
         """Registered groups, in registration order (``stats_group_get_next``)."""
         self._flash_base: dict[str, int] = {}
         self._unit_base: list[int] = []
@@ -50,7 +51,7 @@ class Stats:
 
     def reset(self) -> None:
         """Zero every counter: the application (re)starts."""
-        flash = self._device.flash
+        flash = self._flash
         self._flash_base = {attr: getattr(flash, attr) for attr in _FLASH_COUNTERS.values()}
         self._unit_base = list(flash.sector_erases)
 
@@ -67,10 +68,10 @@ class Stats:
 
     def _value(self, group: StatsGroup, field: str) -> int:
         if group.kind == "smp_svr" and field == "ticks":
-            return int(max(self._device.uptime_s(), 0.0)) if self._device.running else 0
+            return self._ticks()
         if group.kind != "flash_sim":
             return 0
-        flash = self._device.flash
+        flash = self._flash
         attr = _FLASH_COUNTERS.get(field)
         if attr is not None:
             return int(getattr(flash, attr)) - self._flash_base[attr]

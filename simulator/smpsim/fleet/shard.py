@@ -1,7 +1,7 @@
 """A shard: fleet boards in one process and one event loop, started together, stopped together.
 
-Each board is an :class:`~smpsim.transports.emulator.Emulator`, the composition ``smpsim run``
-serves, on its own bound socket, flash file and (with ``--serial``) PTY.
+Each board is a :class:`~smpsim.board.Board`, the composition ``smpsim run`` serves, on its
+own bound socket, flash file and (with ``--serial``) PTY.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smpsim.board import Board
 from smpsim.fleet.manifest import board_entry
 from smpsim.fleet.spec import PlannedBoard
-from smpsim.transports.emulator import Emulator
-from smpsim.transports.serial_pty import PtyEndpoint
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.serial.endpoints import PtyEndpoint
+from smpsim.transports.udp import UdpEndpoint
 
 START_AT_ONCE = 1024
 """Boards booting at the same time while the fleet starts: bounds the boot threads (and their
@@ -73,31 +75,37 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def emulators(shard: Shard) -> list[Emulator]:
+def make_boards(shard: Shard) -> list[Board]:
     """The shard's boards, ready to start."""
-    return [Emulator(board.profile, time_scale=shard.time_scale, flash_path=board.flash,
-                     udp_sockets=[sock], name=board.board_id, pty=shard.serial,
-                     pty_link=board.flash.with_suffix(".tty") if shard.serial else None)
+    return [Board(board.profile, _specs(board, sock, shard.serial), shard.time_scale,
+                  board.flash, board.board_id)
             for board, sock in zip(shard.boards, shard.sockets, strict=True)]
 
 
+def _specs(board: PlannedBoard, sock: socket.socket, serial: bool) -> list[EndpointSpec]:
+    specs = [EndpointSpec("udp", sock=sock)]
+    if serial:
+        specs.append(EndpointSpec("pty", str(board.flash.with_suffix(".tty"))))
+    return specs
+
+
 async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
-                boards: Sequence[Emulator] | None = None) -> None:
+                boards: Sequence[Board] | None = None) -> None:
     """Start every board, report them ready, serve until ``stop`` is set, stop every board.
 
-    ``boards``: the shard's :func:`emulators` when the caller wants to watch them (the
+    ``boards``: the shard's :func:`make_boards` when the caller wants to watch them (the
     benchmark does). A board that fails to start stops the shard: its error is raised once all
     are stopped.
     """
-    running = emulators(shard) if boards is None else boards
+    running = make_boards(shard) if boards is None else boards
     gate = asyncio.Semaphore(START_AT_ONCE)
 
-    async def start(emulator: Emulator) -> list[str]:
+    async def start(board: Board) -> list[str]:
         async with gate:
-            return await emulator.start()
+            return await board.start()
 
     starting: asyncio.Future[list[list[str]]] = asyncio.ensure_future(
-        asyncio.gather(*(start(e) for e in running)))
+        asyncio.gather(*(start(b) for b in running)))
     stopping: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
     collecting = gc.isenabled()
     # Starting thousands of boards makes thousands of long-lived objects: the cycle collector
@@ -113,8 +121,8 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
             gc.enable()
         if starting.done():
             lines = [line for board_lines in starting.result() for line in board_lines]
-            ready(lines, [_entry(board, emulator, shard.worker)
-                          for board, emulator in zip(shard.boards, running, strict=True)])
+            ready(lines, [_entry(planned, board, shard.worker)
+                          for planned, board in zip(shard.boards, running, strict=True)])
             await stopping
     finally:
         if collecting:
@@ -122,12 +130,12 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
         for future in (starting, stopping):
             future.cancel()
         await asyncio.gather(starting, stopping, return_exceptions=True)
-        await asyncio.gather(*(e.stop() for e in running), return_exceptions=True)
+        await asyncio.gather(*(b.stop() for b in running), return_exceptions=True)
         for sock in shard.sockets:
             sock.close()
 
 
-def _entry(board: PlannedBoard, emulator: Emulator, worker: int) -> dict[str, Any]:
-    ptys = [e for e in emulator.serial_endpoints if isinstance(e, PtyEndpoint)]
-    return board_entry(board, emulator.endpoints[0].address,
+def _entry(planned: PlannedBoard, board: Board, worker: int) -> dict[str, Any]:
+    ptys = [e for e in board.endpoints if isinstance(e, PtyEndpoint)]
+    return board_entry(planned, board.endpoint(UdpEndpoint).address,
                        str(ptys[0].link) if ptys else None, worker)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smpsim.mcumgr.catalog import GROUPS, GroupInfo
+from smpsim.config.catalog import GROUPS, GroupInfo
 from smpsim.mcumgr.codec import DecodeError, decode_map
 from smpsim.mcumgr.errors import MgmtErr, MgmtError
 from smpsim.mcumgr.header import Header

@@ -1,6 +1,7 @@
 """Every SMP error code with Zephyr's names and numbers, and the v1 translation of group errors.
 
-Two kinds of error reach the wire (see the protocol reference, section 2):
+Two kinds of error reach the wire (Zephyr 4.4.0: ``include/zephyr/mgmt/mcumgr/mgmt/mgmt_defines.h``,
+``subsys/mgmt/mcumgr/smp/src/smp.c``):
 
 * a generic ``MGMT_ERR_*`` code, sent as ``{"rc": n}`` (plus ``"rsn"`` on verbose builds) in both
   SMP versions, replacing whatever the handler had written;

@@ -30,6 +30,7 @@ from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
+from smpsim.transports.link_faults import LinkFaults, Origin
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,19 @@ fleet-wide reset would spend more time handing it around than booting."""
 PACE_SLACK_S = 0.002
 """A paced boot runs this far ahead of its schedule at most (a flash operation lands in the
 flash file up to this much early)."""
+
+LOCAL = Origin("local")
+"""The origin of units submitted without one (tests, the plugin)."""
+
+
+class Monitor:
+    """Watches the SMP traffic of a runner (the control plane's); does nothing by default."""
+
+    def request(self, unit: bytes, origin: Origin) -> None:
+        """A request unit reached the board (after link faults)."""
+
+    def response(self, frame: bytes, origin: Origin) -> None:
+        """A response frame left the board (before link faults)."""
 
 
 class Runner:
@@ -68,13 +82,64 @@ class Runner:
         self.down_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device goes down (reset, power cut): the BLE
         transport drops its connections, as a board's radio does."""
+        self.monitor: Monitor | None = None
+        """Told every request and response (the control plane's trace)."""
+        self.link_faults: LinkFaults | None = None
+        """Injected link faults; ``None``: a clean link (and no cost on the request path)."""
+        self.scale_listeners: list[Callable[[float], None]] = []
+        """Called with the new time scale when it changes."""
+        self.state = "off"
+        self._cut_boot = False
+        """``off`` (no power, or a power cut), ``booting``, ``online``, ``resetting`` (the
+        application crashed or hung: the board resets itself), ``halted`` (MCUboot found
+        nothing to boot)."""
+        self.state_listeners: list[Callable[[str], None]] = []
+        """Called in the loop with each new :attr:`state`."""
 
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
         await self._boot()
 
-    def submit(self, unit: bytes, send: Send) -> None:
+    def submit(self, unit: bytes, send: Send, origin: Origin = LOCAL) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
+        faults = self.link_faults
+        if faults is not None:
+            loop = asyncio.get_running_loop()
+            out = self._faulty_send(send, origin, faults)
+            for delay, copy in faults.inbound(unit, origin, loop.time()):
+                if delay > 0:
+                    loop.call_later(delay, self._take, copy, out, origin)
+                else:
+                    self._take(copy, out, origin)
+            return
+        if self.monitor is not None:
+            self._take(unit, self._monitored_send(send, origin, self.monitor), origin)
+            return
+        self._take(unit, send, origin)
+
+    def _monitored_send(self, send: Send, origin: Origin, monitor: Monitor) -> Send:
+        def out(frame: bytes) -> None:
+            monitor.response(frame, origin)
+            send(frame)
+        return out
+
+    def _faulty_send(self, send: Send, origin: Origin, faults: LinkFaults) -> Send:
+        monitor = self.monitor
+        loop = asyncio.get_running_loop()
+
+        def out(frame: bytes) -> None:
+            if monitor is not None:
+                monitor.response(frame, origin)
+            for delay, copy in faults.outbound(frame, origin, loop.time()):
+                if delay > 0:
+                    loop.call_later(delay, send, copy)
+                else:
+                    send(copy)
+        return out
+
+    def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
+        if self.monitor is not None:
+            self.monitor.request(unit, origin)
         if self._busy or not self.online.is_set():
             if self.online.is_set():
                 self._queue.append((unit, send))
@@ -129,9 +194,41 @@ class Runner:
         self._reset_timer = None
         self._spawn(self.reset())
 
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            for listener in self.state_listeners:
+                listener(state)
+
     def _power_lost(self, exc: PowerLoss) -> None:
         log.warning("%s: the board is off", exc)
         self._stop()
+        self._set_state("off")
+
+    def power_off(self) -> None:
+        """Take the power away now (between two flash operations: a boot in progress is cut
+        at its next one). The board stays off until :meth:`power_on`."""
+        if self.state == "booting" and not self.device.flash.power_cut_armed:
+            self.device.flash.cut_power_before(1)
+            self._cut_boot = True
+        self._stop()
+        self._set_state("off")
+
+    async def power_on(self) -> None:
+        """Power the board on (if it is off) and wait until its boot has ended."""
+        if self._cut_boot:  # the boot it was meant to cut may have ended without flash work
+            self.device.flash.cancel_power_cut()
+            self._cut_boot = False
+        if self.state == "off":
+            await self._boot()
+
+    def set_time_scale(self, scale: float) -> None:
+        """Run the board at another time scale from now on (its clock, its flash and boot
+        timing, and the endpoints that pace their links: they listen to ``scale_listeners``)."""
+        self.device.clock.set_time_scale(scale)
+        self.scale = scale
+        for listener in self.scale_listeners:
+            listener(scale)
 
     def _stop(self) -> None:
         self._generation += 1
@@ -154,6 +251,7 @@ class Runner:
 
     async def _boot(self) -> None:
         generation = self._generation
+        self._set_state("booting")
         try:
             if self.scale > 0:
                 # Lived, not slept off afterwards: every flash operation of a swap lands in the
@@ -169,14 +267,17 @@ class Runner:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
             self.online.set()
+            self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
+            self._set_state("resetting")
             # At time scale 0 a crash loop must not spin: give the loop a breath per reboot.
             self._schedule_reset(max(outcome.reset_after_s * self.scale, 0.001))
         else:
             log.error("the board does not start: %s", outcome.reason)
+            self._set_state("halted")
 
     async def _paced_boot(self) -> BootOutcome:
         await self._boot_thread_gone()  # a boot cut short stops at its next busy period

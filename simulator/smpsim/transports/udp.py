@@ -6,11 +6,19 @@ import asyncio
 import socket
 import typing
 
+from smpsim.errors import ConfigError
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
+
+DEFAULT_ADDRESS = "127.0.0.1:1337"
+"""Where a ``udp`` spec without an address binds (Zephyr's smp_udp port)."""
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
     """A UDP socket serving SMP, like Zephyr's ``smp_udp`` on port 1337."""
+
+    medium = "UDP"
 
     def __init__(self, runner: Runner, mtu: int) -> None:
         self.runner = runner
@@ -26,7 +34,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None:
             return
-        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr))
+        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr),
+                           Origin("udp", f"{addr[0]}:{addr[1]}"))
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do, as on a board.
@@ -38,6 +47,48 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         assert self.transport is not None
         host, port = self.transport.get_extra_info("sockname")[:2]
         return host, port
+
+    def describe(self) -> str:
+        """The bound address, ``[v6]:port`` for IPv6."""
+        host, port = self.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def started(self) -> None:
+        """Nothing more to do: the socket serves from the moment it is bound."""
+
+    async def close(self) -> None:
+        """Close the socket."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); raises ConfigError with the reason."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]:")
+    else:
+        host, sep, rest = text.rpartition(":")
+    if not sep or not host or (":" in host and not text.startswith("[")):
+        raise ConfigError(f"bad address {text!r}: expected HOST:PORT or [IPV6]:PORT")
+    try:
+        port = int(rest)
+    except ValueError:
+        raise ConfigError(f"bad port in {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port out of range in {text!r}")
+    return host, port
+
+
+async def open_endpoint(runner: Runner, spec: EndpointSpec) -> UdpEndpoint:
+    """Serve SMP on the spec's ``HOST:PORT`` (or its bound socket); a bind failure is a
+    :class:`ConfigError`."""
+    if spec.sock is not None:
+        return await serve_udp_socket(runner, spec.sock)
+    host, port = parse_hostport(spec.where or DEFAULT_ADDRESS)
+    try:
+        return await serve_udp(runner, host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve UDP on {host}:{port}: {exc.strerror}") from None
 
 
 async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
@@ -51,8 +102,7 @@ async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
 
 
 async def serve_udp_socket(runner: Runner, sock: socket.socket) -> UdpEndpoint:
-    """Serve SMP on a UDP socket bound already (a fleet binds every board's address before
-    any board starts, so a taken address is an error up front)."""
+    """Serve SMP on a UDP socket bound already."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
         lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)

@@ -16,6 +16,7 @@ from typing import cast
 from smpsim.config import Bootloader as BootloaderConfig
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
+from smpsim.device.events import Events
 from smpsim.device.mcuboot.header import IMAGE_MAGIC, ImageError, ImageFlag, ImageHeader
 from smpsim.device.mcuboot.image import Image, KeyRing, Signature, read_image, validate_image
 from smpsim.device.mcuboot.sizes import auto_max_img_sectors
@@ -137,6 +138,9 @@ class Bootloader:
         slots = [[s.size for s in area.sectors] for i in range(self.image_count)
                  for area in (partitions.primary(i), partitions.secondary(i)) if area]
         self.max_img_sectors = config.max_img_sectors or auto_max_img_sectors(slots)
+        self.events = Events()
+        self._problem = ""
+        """Phases of each boot, for whoever watches (the device passes its own outlet on)."""
 
     # -- logging ----------------------------------------------------------------------------
 
@@ -170,6 +174,7 @@ class Bootloader:
         if self.zephyr_build is not None:
             self.console.print(f"*** Using Zephyr OS build {self.zephyr_build} ***")
         self.info("Starting bootloader")
+        self.events.emit("mcuboot", phase="start")
         ctxs = [self.context(i) for i in range(self.image_count)]
         types = [SwapType.NONE] * self.image_count
         resumed: list[SwapType | None] = [None] * self.image_count
@@ -179,6 +184,8 @@ class Bootloader:
             if self._sectors_ok(ctx):
                 types[ctx.image], resumed[ctx.image] = self._prepare(ctx, bs, types)
         for ctx in ctxs:
+            self.events.emit("mcuboot", phase="decided", image=ctx.image,
+                             swap_type=types[ctx.image].name.lower())
             if self.image_count > 1:
                 bs.reset(self.mode)
             types[ctx.image] = self._perform(ctx, bs, types[ctx.image])
@@ -188,12 +195,14 @@ class Bootloader:
                       resumed[ctx.image] is not None, ctx.read_header(0)) for ctx in ctxs)
         if not ok:
             self.error(NO_BOOTABLE_IMAGE)
+            self.events.emit("mcuboot", phase="no_image")
             return BootResult(False, report, NO_BOOTABLE_IMAGE)
         first = ctxs[0]
         self.info(f"Bootloader chainload address offset: {first.primary.offset:#x}")
         major, minor, revision = first.headers[0].version.key()
         self.info(f"Image version: v{major}.{minor}.{revision}")
         self.info("Jumping to the first image slot")
+        self.events.emit("mcuboot", phase="jump", version=f"{major}.{minor}.{revision}")
         try:
             image = read_image(first.primary.read, first.primary.size)
         except ImageError:
@@ -224,8 +233,11 @@ class Bootloader:
                 return SwapType.NONE, None
         if not bs.is_reset(self.mode):
             self._review(ctx.image, types, aborted=True)
-            swap_image(ctx, bs)
             done = _swap_type(bs.swap_type)
+            self.events.emit("swap", phase="start", image=ctx.image,
+                             swap_type=done.name.lower(), resumed=True)
+            swap_image(ctx, bs)
+            self.events.emit("swap", phase="done", image=ctx.image)
             self._finish(ctx, done)
             read_headers(ctx, False, None)
             return SwapType.NONE, done
@@ -263,11 +275,14 @@ class Bootloader:
         if decided in (SwapType.TEST, SwapType.PERM) and self._downgrade(ctx):
             return SwapType.NONE
         if decided in UPGRADES:
+            self.events.emit("swap", phase="start", image=ctx.image,
+                             swap_type=decided.name.lower(), resumed=False)
             if self.mode is Mode.OVERWRITE:
                 ctx.algo.swap_run(ctx, bs, 0)
             else:
                 swap_image(ctx, bs)
             self._finish(ctx, decided)
+            self.events.emit("swap", phase="done", image=ctx.image)
         elif decided is SwapType.FAIL and self.mode is not Mode.OVERWRITE:
             set_image_ok(ctx)
         return decided
@@ -323,6 +338,7 @@ class Bootloader:
                               "revert")
             return Fih.NO_BOOTABLE
         fih: Fih | None = None
+        self._problem = "bad header"
         if (self.mode is Mode.OFFSET and slot == 1 and bs is not None
                 and bs.is_reset(self.mode) and expected in (SwapType.TEST, SwapType.PERM)
                 and ctx.read_header(1, 0).magic == IMAGE_MAGIC):
@@ -340,9 +356,13 @@ class Bootloader:
         if fih is not Fih.SUCCESS:
             self.error(f"Image in the {'primary' if slot == 0 else 'secondary'} slot is not "
                        "valid!")
+            self.events.emit("image", phase="invalid", image=ctx.image, slot=slot,
+                             reason=self._problem)
             if slot == 1:
                 scramble_slot(ctx.secondary)
+                self.events.emit("image", phase="erased", image=ctx.image, slot=slot)
             return Fih.NO_BOOTABLE
+        self.events.emit("image", phase="valid", image=ctx.image, slot=slot)
         return Fih.SUCCESS
 
     def _header_valid(self, ctx: SwapContext, slot: int) -> bool:
@@ -364,6 +384,7 @@ class Bootloader:
         result = validate_image(lambda off, length: area.read(base + off, length),
                                 area.size - base, cast(Signature, self.config.signature),
                                 self.keys, ctx.algo.app_max_size(ctx))
+        self._problem = result.reason
         self.clock.spend(result.hashed_bytes / (self.config.hash_kib_per_s * 1024))
         if self.config.signature != "none" and result.hashed_bytes:
             self.clock.spend(self.config.verify_ms / 1000)

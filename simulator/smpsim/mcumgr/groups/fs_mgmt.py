@@ -4,7 +4,7 @@ Follows Zephyr's ``fs_mgmt.c``: one transfer at a time (``fs_mgmt_ctxt``) whose 
 between chunks, in the application's RAM (lost at reset); it is closed when the transfer
 reaches its length, on close (8/4), when another transfer starts, or after
 ``MCUMGR_GRP_FS_FILE_AUTOMATIC_IDLE_CLOSE_TIME`` without a chunk. The file system is littlefs
-on the storage partition (:mod:`smpsim.device.filesystem`), so its answers (stale sizes of an
+on the storage partition (:mod:`smpsim.device.fs.vfs`), so its answers (stale sizes of an
 open file, disk full, paths) are littlefs's and Zephyr VFS's own.
 
 The idle close is lived lazily: it happens, at its due time, before the next file system call
@@ -22,10 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from smpsim.device.filesystem import (
-    EINVAL,
-    ENOENT,
-    EROFS,
+from smpsim.device.errno import EINVAL, ENOENT, EROFS
+from smpsim.device.fs.vfs import (
     FS_O_CREATE,
     FS_O_READ,
     FS_O_WRITE,
@@ -47,8 +45,6 @@ E = FsMgmtErr
 
 ULLONG_MAX = 0xFFFFFFFFFFFFFFFF
 """zcbor's "key absent" marker for ``off`` and ``len``: the value itself counts as absent."""
-CTXT_KEY = "fs_mgmt.ctxt"
-"""Where the transfer in progress lives in the application's RAM."""
 IDLE_WORK = "fs_mgmt.file_close_work"
 """The idle-close work item."""
 HASH_TYPE_SIZE = 8
@@ -123,7 +119,7 @@ def _check_name(req: Request, name: str) -> None:
 
 def cleanup(device: Device) -> None:
     """``fs_mgmt_cleanup``: forget the transfer and close its file (errors ignored)."""
-    transfer: Transfer | None = device.ram.pop(CTXT_KEY, None)
+    transfer: Transfer | None = device.ram.pop(Transfer)
     device.fs.cancel(IDLE_WORK)
     if transfer is not None:
         with contextlib.suppress(FsError):
@@ -161,7 +157,7 @@ def _open_for_read(vfs: Vfs, name: str) -> File:
 
 def _current(device: Device, state: str, path: bytes) -> Transfer | None:
     """The transfer in progress if it is this one; any other is cleaned up."""
-    transfer: Transfer | None = device.ram.get(CTXT_KEY)
+    transfer: Transfer | None = device.ram.get(Transfer)
     if transfer is not None and transfer.state == state and transfer.path == path:
         return transfer
     cleanup(device)
@@ -197,7 +193,7 @@ def download(req: Request) -> Body:
     if transfer is None:
         length = _filelen(vfs, name)
         transfer = Transfer(DOWNLOAD, raw_path(name), 0, length, _open_for_read(vfs, name))
-        device.ram[CTXT_KEY] = transfer
+        device.ram.put(transfer)
     if off != transfer.off:
         try:
             transfer.file.seek(off)
@@ -245,7 +241,7 @@ def upload(req: Request) -> Body:
             raise GroupError({-EINVAL: E.FILE_INVALID_NAME, -ENOENT: E.MOUNT_POINT_NOT_FOUND,
                               -EROFS: E.READ_ONLY_FILESYSTEM}.get(exc.errno, E.UNKNOWN)) from None
         transfer = Transfer(UPLOAD, raw_path(name), 0, 0, file)
-        device.ram[CTXT_KEY] = transfer
+        device.ram.put(transfer)
     existing = 0
     try:
         if off == 0:

@@ -156,13 +156,13 @@ def erase(req: Request) -> Body:
     image, slot = divmod(args.get("slot", 1), 2)
     area = dfu.area(image, slot)
     if area is None:
-        req.device.ram.pop(img_upload.UPLOAD_KEY, None)
+        req.device.ram.pop(img_upload.Upload)
         raise GroupError(E.FLASH_OPEN_FAILED)
     # Only a slot holding a readable image is protected; a broken one may always go.
     allow = req.profile.firmware.img.allow_erase_pending
     if dfu.find(image, slot) is not None and slot_in_use(dfu, image, slot, allow):
         raise GroupError(E.NO_FREE_SLOT)
-    req.device.ram.pop(img_upload.UPLOAD_KEY, None)
+    req.device.ram.pop(img_upload.Upload)
     if not area.is_erased():
         try:
             area.erase(0, area.size)

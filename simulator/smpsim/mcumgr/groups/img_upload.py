@@ -35,8 +35,6 @@ DATA_SHA_LEN = 32
 """``IMG_MGMT_DATA_SHA_LEN``: longest ``sha`` a first chunk may carry."""
 SIZE_MAX = 0xFFFFFFFF
 """``SIZE_MAX`` of a 32-bit MCU: img_mgmt's "key absent" marker for ``off`` and ``len``."""
-UPLOAD_KEY = "img_mgmt.upload"
-"""Where the upload in progress lives in the application's RAM (lost at every reset)."""
 
 # Verbose-error reasons (CONFIG_MCUMGR_GRP_IMG_VERBOSE_ERR), sent only on the v1 {"rc"} path.
 HDR_MALFORMED = "header malformed"
@@ -242,12 +240,12 @@ def upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> di
     try:
         return _upload(device, dfu, cfg, args)
     except GroupError:
-        device.ram.pop(UPLOAD_KEY, None)
+        device.ram.pop(Upload)
         raise
 
 
 def _upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> dict[str, Any]:
-    state: Upload | None = device.ram.get(UPLOAD_KEY)
+    state: Upload | None = device.ram.get(Upload)
     off = args.get("off", SIZE_MAX)
     data: bytes = args.get("data", b"")
     if off == SIZE_MAX:
@@ -275,7 +273,7 @@ def _upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> d
             raise GroupError(E.FLASH_WRITE_FAILED, rsn=WRITE_FAILED) from None
         state.off += len(data)
         if state.off == state.size:
-            device.ram.pop(UPLOAD_KEY, None)
+            device.ram.pop(Upload)
     body["off"] = state.off
     if last and cfg.image_check:
         body["match"] = state.matches()
@@ -286,7 +284,7 @@ def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
                  args: dict[str, Any]) -> Upload | dict[str, Any] | None:
     """Checks of a first chunk; a new :class:`Upload` (slot erased), or ``None`` to resume the
     one in progress, or a finished answer (image check found the data already there)."""
-    state: Upload | None = device.ram.get(UPLOAD_KEY)
+    state: Upload | None = device.ram.get(Upload)
     data: bytes = args.get("data", b"")
     if len(data) < IMAGE_HEADER_SIZE:
         raise GroupError(E.INVALID_IMAGE_HEADER, rsn=HDR_MALFORMED)
@@ -318,10 +316,10 @@ def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
     base = dfu.start(image, 1)
     writer = StreamWriter(area, base, cfg.erase_progressively, trailer_status_off(dfu, area))
     new = Upload(image, size, sha, writer)
-    device.ram[UPLOAD_KEY] = new
+    device.ram.put(new)
     if cfg.image_check and len(sha) == DATA_SHA_LEN and _slot_sha(area, base, size) == sha:
         # The slot already holds exactly this file: nothing to upload.
-        device.ram.pop(UPLOAD_KEY, None)
+        device.ram.pop(Upload)
         return {"off": size, "match": True}
     if erase:
         erase_for_upload(dfu, area, base, size)

@@ -18,7 +18,8 @@ is a C string to the settings subsystem: a NUL inside it ends it.
 
 from __future__ import annotations
 
-from smpsim.device.settings import EINVAL, ENOENT, ENOTSUP, SettingsError
+from smpsim.device.errno import EINVAL, ENOENT, ENOTSUP
+from smpsim.device.settings.store import SettingsError
 from smpsim.mcumgr.dispatcher import BSTR, TSTR, UINT32, Body, Check, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError
 from smpsim.mcumgr.errors import SettingsMgmtErr as Err

@@ -16,7 +16,7 @@ Output that does not fit the response buffer becomes rc 7 in the server, as in Z
 
 from __future__ import annotations
 
-from smpsim.device.shell import dummy_shell, run_dummy
+from smpsim.device.shell.dummy import dummy, run_dummy
 from smpsim.mcumgr.codec import DecodeError, head, skip
 from smpsim.mcumgr.dispatcher import Body, GroupHandlers, Request, ResetEffect
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, ShellMgmtErr
@@ -101,7 +101,7 @@ def shell_exec(req: Request) -> Body:
         raise GroupError(ShellMgmtErr.EMPTY_COMMAND)
     line = b" ".join(words).decode("utf-8", "surrogateescape")
     output, ret = run_dummy(req.device, line)
-    shell = dummy_shell(req.device)
+    shell = dummy(req.device)
     if shell.reboot is not None:
         # kernel reboot: sys_reboot does not return, the board goes down at once.
         shell.reboot = None

@@ -7,16 +7,9 @@ model (its clock and the profile's threads).
 from __future__ import annotations
 
 from smpsim.config import Thread
-from smpsim.device.shell import (
-    EINVAL,
-    EIO,
-    HELP_PRINTED,
-    Command,
-    Shell,
-    register_root,
-)
+from smpsim.device.errno import EINVAL, EIO, ERANGE
+from smpsim.device.shell.core import HELP_PRINTED, Command, Shell
 
-ERANGE = 34
 THREAD_NAME_LEN = 32
 """``THREAD_MAX_NAME_LEN``: the name column of ``kernel thread stacks``."""
 LOG_LEVEL_DBG = 4
@@ -211,7 +204,7 @@ _THREAD = Command("thread", "Kernel threads.", subcmds=(
     _thread_op("suspend", "suspended"),
 ))
 
-register_root(Command("kernel", "Kernel commands", subcmds=(
+KERNEL = (Command("kernel", "Kernel commands", subcmds=(
     Command("cycles", "Kernel cycles.", _cmd_cycles),
     Command("log_level", "<module name> <severity (0-4)>", _cmd_log_level, mandatory=3),
     Command("reboot", "Reboot.", _reboot("cold").handler, (_reboot("cold"), _reboot("warm"))),

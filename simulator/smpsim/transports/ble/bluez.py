@@ -21,7 +21,7 @@ from dbus_next.message import Message
 from dbus_next.signature import Variant
 
 from smpsim.errors import ConfigError
-from smpsim.transports.ble_bless import close_bus
+from smpsim.transports.ble.bless_fixes import close_bus
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,11 @@ a port. Two kinds of shell instance exist on a board, as in Zephyr:
 * the dummy backend the SMP shell group runs commands on (:func:`execute`, :func:`run_dummy`):
   output captured, starting with ``"\\r\\n"``, cut to ``SHELL_BACKEND_DUMMY_BUF_SIZE - 1`` bytes;
 * the UART shell on a serial line, driven byte by byte by
-  :class:`smpsim.device.shell_line.ShellLine`.
+  :class:`smpsim.device.shell.line.ShellLine`.
 
 Both run the same :class:`Command` tree (root commands sorted by name, as the linker sorts
 Zephyr's ``shell_root_cmds`` section). The commands themselves live in
-:mod:`smpsim.device.shell_cmds`; other modules add root commands with :func:`register_root`
-(the ``stats`` and ``fs`` commands are meant to arrive that way with their groups).
+:mod:`smpsim.device.shell.commands`, whose table says which a build has.
 
 Text goes through Zephyr's output path: ``\\n`` becomes ``\\r\\n`` (``SHELL_FLAG_OLF_CRLF``),
 a change of colour is ``ESC[1;3<n>m`` and the way back to the default colour ``ESC[m``.
@@ -23,17 +22,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from smpsim.config import ShellConfig
-from smpsim.device.shell_args import SPACE, split_args
+from smpsim.device.errno import EINVAL, ENOEXEC, ENOMEM
+from smpsim.device.shell.args import SPACE, split_args
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
-
-EIO, ENOEXEC, ENOMEM, EINVAL = 5, 8, 12, 22
-"""Zephyr's errno values the shell and its commands return (negated)."""
 
 HELP_PRINTED = 1
 """``SHELL_CMD_HELP_PRINTED``: a command printed its help instead of running."""
@@ -93,14 +90,23 @@ class Command:
         return self.dynamic(shell) if self.dynamic is not None else self.subcmds
 
 
-ROOT_COMMANDS: dict[str, Command] = {}
-"""Every root command smpsim knows, by name; a profile's ``firmware.shell.commands`` picks."""
+@dataclass
+class ShellRam:
+    """The statics of the shell and its commands, in the application's RAM (gone at a reset)."""
+
+    instances: list[Shell] = field(default_factory=list)
+    """Shell instances started this boot."""
+    dummy: Shell | None = None
+    """The dummy backend's instance, once something used it."""
+    cwd: str = "/"
+    """The fs shell's working directory (one for every instance, as in Zephyr)."""
+    realtime_offset_s: float = 0.0
+    """``date set``: CLOCK_REALTIME minus uptime (0 at boot: the epoch)."""
 
 
-def register_root(command: Command) -> Command:
-    """Make ``command`` available as a root command (``SHELL_CMD_REGISTER``)."""
-    ROOT_COMMANDS[command.syntax] = command
-    return command
+def shell_ram(device: Device) -> ShellRam:
+    """The shell's RAM on ``device``."""
+    return device.ram.setdefault(ShellRam, ShellRam)
 
 
 class Shell:
@@ -110,8 +116,11 @@ class Shell:
     and :meth:`fprintf`; they reach the board through :attr:`device`.
     """
 
-    def __init__(self, device: Device, *, name: str, prompt: str, current_thread: str) -> None:
+    def __init__(self, device: Device, roots: list[Command], *, name: str, prompt: str,
+                 current_thread: str) -> None:
         self.device = device
+        self.roots = roots
+        """The build's root commands, sorted (:func:`smpsim.device.shell.commands.roots`)."""
         self.config: ShellConfig = device.profile.firmware.shell
         self.name = name
         """Instance name (``shell_dummy``, ``shell_uart``), as ``shell backends`` lists it."""
@@ -138,10 +147,7 @@ class Shell:
         self.active: Command | None = None
         """The command being run or whose help is printed (``ctx->active_cmd``)."""
         self._out: list[str] = []
-        from smpsim.device.shell_cmds import root_commands  # registers the built-in commands
-        self.roots: list[Command] = root_commands(device.profile)
-        instances = cast("list[Shell]", device.ram.setdefault("shell.instances", []))
-        instances.append(self)
+        shell_ram(device).instances.append(self)
 
     # ------------------------------------------------------------------ output
 
@@ -407,34 +413,15 @@ class Shell:
 
 def instances(device: Device) -> list[Shell]:
     """The shell instances running on ``device``, in the order Zephyr's section holds them."""
-    found = cast("list[Shell]", device.ram.get("shell.instances", []))
-    return sorted(found, key=lambda s: s.name)
+    return sorted(shell_ram(device).instances, key=lambda s: s.name)
 
 
-def dummy_shell(device: Device) -> Shell:
+def dummy_shell(device: Device, roots: list[Command]) -> Shell:
     """The dummy-backend shell of ``device`` (``shell_backend_dummy_get_ptr``), kept in RAM so a
-    reset starts it afresh (history, last return value)."""
-    shell = device.ram.get("shell.dummy")
-    if shell is None:
-        shell = Shell(device, name="shell_dummy", prompt=device.profile.firmware.shell.dummy_prompt,
-                      current_thread="mcumgr smp")
-        device.ram["shell.dummy"] = shell
-    return cast("Shell", shell)
-
-
-def run_dummy(device: Device, line: str) -> tuple[str, int]:
-    """Run ``line`` on the dummy backend: (captured output, return value).
-
-    The backend keeps ``SHELL_BACKEND_DUMMY_BUF_SIZE - 1`` bytes of output and drops the rest.
-    """
-    output, ret = dummy_shell(device).run(line)
-    limit = device.profile.firmware.shell.dummy_buf_size - 1
-    raw = output.encode("utf-8", "surrogateescape")
-    if len(raw) > limit:
-        output = raw[:max(limit, 0)].decode("utf-8", "surrogateescape")
-    return output, ret
-
-
-def execute(device: Device, argv: list[str]) -> tuple[str, int]:
-    """Run ``argv`` joined with spaces on the dummy backend, as the SMP shell group does."""
-    return run_dummy(device, " ".join(argv))
+    reset starts it afresh (history, last return value); made with ``roots`` the first time."""
+    ram = shell_ram(device)
+    if ram.dummy is None:
+        ram.dummy = Shell(device, roots, name="shell_dummy",
+                          prompt=device.profile.firmware.shell.dummy_prompt,
+                          current_thread="mcumgr smp")
+    return ram.dummy

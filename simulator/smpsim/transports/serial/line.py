@@ -1,4 +1,4 @@
-"""SMP over a serial line: a PTY that clients open like a port, or a real port through pyserial.
+"""SMP over a serial line: the bytes of the board's UART on a host file descriptor.
 
 The line carries what a board's UART carries: SMP responses in Zephyr's console framing (or bare
 packets on a raw UART), the console where the profile shares it (MCUboot's lines, the Zephyr
@@ -14,9 +14,8 @@ Input reaches Zephyr's receiver in bursts: a line with a speed delivers each lin
 work queue keeps up with 115200 baud), a line without one delivers whatever the host handed over
 in one read, so that the RX buffer pool of small builds overflows as on the native_sim fixtures.
 
-A PTY endpoint keeps its slave side open itself, so clients may come and go (and open and close
-the port repeatedly) without the line ever seeing EOF or EIO; output nobody reads is dropped once
-the PTY's buffer is full, as a UART sends into the void. The symlink to the PTY is removed on exit.
+Output nobody reads is dropped once the port's buffer is full, as a UART sends into the void.
+What the text means (console, colours, the shell) is the device's :class:`~smpsim.device.uart.Uart`.
 """
 
 from __future__ import annotations
@@ -25,17 +24,10 @@ import asyncio
 import errno
 import logging
 import os
-import pty
-import re
-import tempfile
-import tty
 from collections import deque
-from collections.abc import Callable
-from pathlib import Path
 
-from smpsim.device.shell_line import ShellLine
-from smpsim.errors import ConfigError
-from smpsim.mcumgr.framing import (
+from smpsim.device.uart import Uart
+from smpsim.mcumgr.framing.serial import (
     ConsoleReceiver,
     Dropped,
     Event,
@@ -45,6 +37,7 @@ from smpsim.mcumgr.framing import (
     encode_packet,
     split_lines,
 )
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -56,24 +49,6 @@ WRITE_STALL_S = 1.0
 PIECE_HOST_S = 0.004
 """Paced output is written in pieces of about this much host time."""
 READ_SIZE = 65536
-LOG_LINE = re.compile(r"(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn|inf|dbg)> (.*)", re.S)
-"""A log line as ``Console.log`` prints it: timestamp, level, module and message."""
-LOG_COLORS = {"err": "\x1b[1;31m", "wrn": "\x1b[1;33m", "inf": "\x1b[0m", "dbg": "\x1b[0m"}
-"""Zephyr's ``log_output`` colours (``LOG_COLOR_CODE_RED``, ``_YELLOW``, ``_DEFAULT``); info is
-not green unless ``LOG_INFO_COLOR_GREEN``."""
-COLOR_END = "\x1b[0m"
-
-
-def colorize(line: str) -> str:
-    """A log line as a UART log backend with ``LOG_BACKEND_SHOW_COLOR`` writes it; other console
-    lines (printk, MCUboot's) unchanged."""
-    match = LOG_LINE.fullmatch(line)
-    if match is None:
-        return line
-    stamp, level, rest = match.groups()
-    return f"{stamp}{LOG_COLORS[level]}<{level}> {rest}{COLOR_END}"
-
-TextHandler = Callable[[bytes], None]
 
 
 class SerialLine:
@@ -84,10 +59,12 @@ class SerialLine:
     """
 
     def __init__(self, runner: Runner, fd: int, *, speed_bps: float,
-                 software_paced: bool) -> None:
+                 software_paced: bool, name: str = "") -> None:
         self.runner = runner
         self.device = runner.device
         self.fd = fd
+        self.origin = Origin("serial", name)
+        """What the line's requests are traced as."""
         serial = self.device.profile.firmware.serial
         self.kind = serial.transport
         """``uart``, ``shell`` or ``raw``."""
@@ -104,8 +81,8 @@ class SerialLine:
             self.console = ConsoleReceiver(buf_size, rx_buf_size=serial.rx_buf_size,
                                            rx_buf_count=serial.rx_buf_count,
                                            shell=self.kind == "shell")
-        self.text_handler: TextHandler | None = None
-        """Where console text typed at the board goes (the shell); None: it is ignored."""
+        self.uart = Uart(self.device)
+        """What the firmware makes of the UART's text: console output, the shell."""
         self._loop = asyncio.get_running_loop()
         self._boot_seen = self.device.boot_count
         self._rx_until = 0.0
@@ -121,18 +98,12 @@ class SerialLine:
         """Bytes written to the line so far (dropped output not counted)."""
         self.dropped_out = 0
         """Bytes of output dropped because nobody read them."""
-        self._log_color = serial.log_color
-        self._console_shared = serial.console and self.kind != "raw"
-        self.shell: ShellLine | None = None
-        """The UART shell of the current boot (shell transport, once the board is up)."""
-        self._shell_boot = -1
         self._tasks: set[asyncio.Task[None]] = set()
-        if self.kind == "shell":
-            self.text_handler = self._shell_input
-            runner.boot_listeners.append(self._start_shell)
+        if self.uart.has_shell:
+            runner.boot_listeners.append(self._booted)
             if runner.online.is_set():
-                self._start_shell()
-        if self._console_shared or self.kind == "shell":
+                self._booted()
+        if self.uart.carries_console:
             self.device.console.subscribe(self._console_line)
         self._loop.add_reader(fd, self._readable)
 
@@ -151,6 +122,8 @@ class SerialLine:
         if not data:
             return
         self.bytes_in += len(data)
+        if self.runner.link_faults is not None:
+            data = self.runner.link_faults.noise(data, "serial", "requests")
         if not self._paced:
             self._arrive(data)
             return
@@ -180,16 +153,11 @@ class SerialLine:
                 events += self.console.feed(burst)
         for event in events:
             if isinstance(event, Packet):
-                self.runner.submit(event.data, self._send_frame)
+                self.runner.submit(event.data, self._send_frame, self.origin)
             elif isinstance(event, Text):
-                if self.text_handler is not None:
-                    self.text_handler(event.data)
+                self._typed(event.data)
             elif isinstance(event, Dropped) and event.reason == "no buffer":
-                if self.kind == "shell":
-                    self.device.console.log("wrn", "smp_shell", "Failed to alloc SMP buf")
-                else:
-                    self.device.console.log("wrn", "uart_mcumgr",
-                                            "Insufficient buffers, fragment dropped")
+                self.uart.rx_buffer_lost()
 
     # -- output ----------------------------------------------------------------------------
 
@@ -209,42 +177,18 @@ class SerialLine:
             self._loop.call_soon_threadsafe(self._print, line)
 
     def _print(self, line: str) -> None:
-        """A console line reaches the UART: through the shell's log backend once the shell
-        is up (log lines only), else as it is where the console shares the UART."""
-        if self._closed:
-            return
-        match = LOG_LINE.fullmatch(line)
-        if self._shell_up() and match is not None:
-            assert self.shell is not None
-            self.write(self.shell.print_line(line, match.group(2)))
-            return
-        if self._console_shared:
-            if self._log_color:
-                line = colorize(line)
-            self.write(line.encode("utf-8", "surrogateescape") + b"\r\n")
+        if not self._closed:
+            self.write(self.uart.console_line(line, self.runner.online.is_set()))
 
-    # -- the UART shell (shell transport) ----------------------------------------------------
+    def _booted(self) -> None:
+        if not self._closed:
+            self.write(self.uart.booted())
 
-    def _shell_up(self) -> bool:
-        return (self.shell is not None and self._shell_boot == self.device.boot_count
-                and self.runner.online.is_set())
-
-    def _start_shell(self) -> None:
-        """The board is up: the shell lives in its RAM, so every boot starts a new one."""
-        if self._closed:
-            return
-        self.shell = ShellLine(self.device)
-        self._shell_boot = self.device.boot_count
-        self.write(self.shell.start())
-
-    def _shell_input(self, data: bytes) -> None:
-        if not self._shell_up():
-            return
-        assert self.shell is not None
-        self.write(self.shell.feed(data))
-        if self.shell.reboot is not None:
-            log.info("shell: kernel reboot %s", self.shell.reboot)
-            self.shell = None
+    def _typed(self, data: bytes) -> None:
+        out, reboot = self.uart.typed(data, self.runner.online.is_set())
+        self.write(out)
+        if reboot is not None:
+            log.info("shell: kernel reboot %s", reboot)
             task = self._loop.create_task(self.runner.reset())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -253,6 +197,8 @@ class SerialLine:
         """Put ``data`` on the line (paced at the line's speed); call in the loop's thread."""
         if self._closed or not data:
             return
+        if self.runner.link_faults is not None:
+            data = self.runner.link_faults.noise(data, "serial", "responses")
         self._out.append(data)
         if self._writer is None or self._writer.done():
             self._writer = self._loop.create_task(self._drain())
@@ -328,104 +274,11 @@ class SerialLine:
         if self._closed:
             return
         self._closed = True
-        if self._start_shell in self.runner.boot_listeners:
-            self.runner.boot_listeners.remove(self._start_shell)
+        if self._booted in self.runner.boot_listeners:
+            self.runner.boot_listeners.remove(self._booted)
         self._loop.remove_reader(self.fd)
         self._loop.remove_writer(self.fd)
         pending = [*self._tasks, *([self._writer] if self._writer is not None else [])]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-
-
-def default_link(profile: str) -> Path:
-    """The symlink ``smpsim run --serial`` makes when given none: ``smpsim-<profile>-<pid>`` in
-    the temporary folder (``-2``, ``-3``... for more boards of one profile in one process)."""
-    base = Path(tempfile.gettempdir()) / f"smpsim-{profile}-{os.getpid()}"
-    link, n = base, 1
-    while link.is_symlink() or link.exists():
-        n += 1
-        link = base.with_name(f"{base.name}-{n}")
-    return link
-
-
-class PtyEndpoint:
-    """A pseudo-terminal in raw mode, reachable through a stable symlink."""
-
-    def __init__(self, runner: Runner, link: Path | None = None) -> None:
-        profile = runner.device.profile
-        self.link = link if link is not None else default_link(profile.name)
-        """The symlink clients open."""
-        self.master, self._slave = pty.openpty()
-        try:
-            tty.setraw(self._slave)
-            os.set_blocking(self.master, False)
-            self.path = os.ttyname(self._slave)
-            """The PTY's own name (``/dev/pts/N``)."""
-            self._make_link()
-        except BaseException:
-            os.close(self.master)
-            os.close(self._slave)
-            raise
-        baud = profile.firmware.serial.baud
-        self.line = SerialLine(runner, self.master, speed_bps=baud / BITS_PER_BYTE,
-                               software_paced=True)
-
-    def _make_link(self) -> None:
-        link = self.link
-        if link.is_symlink():
-            link.unlink()  # left behind by an earlier run that was killed
-        elif link.exists():
-            raise ConfigError(f"cannot make the serial link {link}: a file is in the way")
-        try:
-            link.symlink_to(self.path)
-        except OSError as exc:
-            raise ConfigError(f"cannot make the serial link {link}: {exc.strerror}") from None
-
-    def describe(self) -> str:
-        """What the ready line says about the line."""
-        serial = self.line.device.profile.firmware.serial
-        speed = f"{serial.baud} baud" if serial.baud else "no line speed"
-        return f"{self.link} ({self.path}, {serial.transport}, {speed})"
-
-    async def close(self) -> None:
-        """Close the PTY and remove the symlink (if it is still ours)."""
-        await self.line.close()
-        try:
-            if self.link.is_symlink() and os.readlink(self.link) == self.path:
-                self.link.unlink()
-        except OSError:
-            pass
-        os.close(self.master)
-        os.close(self._slave)
-
-
-class PortEndpoint:
-    """A real serial port (``/dev/ttyUSB0``) opened through pyserial: its hardware sets the
-    pace, so nothing is paced in software."""
-
-    def __init__(self, runner: Runner, device: str, baud: int | None = None) -> None:
-        import serial  # type: ignore[import-untyped]  # only this endpoint needs pyserial
-
-        profile_baud = runner.device.profile.firmware.serial.baud
-        self.baud = baud or profile_baud or 115200
-        """The port's baud rate: ``--baud``, else the profile's, else 115200."""
-        self.device = device
-        try:
-            self.port = serial.Serial(device, baudrate=self.baud, timeout=0, exclusive=True)
-        except (serial.SerialException, ValueError) as exc:
-            raise ConfigError(f"cannot open serial port {device}: {exc}") from None
-        fd = self.port.fileno()
-        os.set_blocking(fd, False)
-        self.line = SerialLine(runner, fd, speed_bps=self.baud / BITS_PER_BYTE,
-                               software_paced=False)
-
-    def describe(self) -> str:
-        """What the ready line says about the port."""
-        kind = self.line.device.profile.firmware.serial.transport
-        return f"{self.device} ({kind}, {self.baud} baud)"
-
-    async def close(self) -> None:
-        """Stop serving and close the port."""
-        await self.line.close()
-        self.port.close()

@@ -6,7 +6,7 @@ service ``8d53dc1d-1db7-4cd3-868b-8a527460aa84``, whose one characteristic
 responses as notifications, as Zephyr's ``smp_bt.c`` does:
 
 * Requests are reassembled from the writes by the SMP header's length
-  (:mod:`smpsim.mcumgr.smp_reassembly`), or, with ``reassembly = false``, each write is a unit.
+  (:mod:`smpsim.mcumgr.framing.reassembly`), or, with ``reassembly = false``, each write is a unit.
   A write longer than MTU - 3 cannot happen on a real link and is dropped.
 * Responses are cut into notifications of at most MTU - 3 bytes, sent in order. They are sent
   only while a central is subscribed, and only on the connection that asked (a response to a
@@ -24,7 +24,7 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   0.42 s with smp_svr's conn-param control; the drop here is at once.)
 * **Link model**: at a time scale above 0, on the BlueZoo mock (which has no radio: everything
   crosses at once), writes and notifications travel at the speed of the profile's link
-  (:mod:`smpsim.transports.ble_link`): connection events every ``conn_interval_ms``, each with
+  (:mod:`smpsim.transports.ble.link`): connection events every ``conn_interval_ms``, each with
   room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
   A write reaches the board at the connection event that carries its last packet; a response
   leaves in the events after the board has it ready. At time scale 0 everything is instant. On
@@ -34,8 +34,8 @@ Not modelled: the connection parameter update itself (the interval is the one SM
 once ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL`` has asked for it), pairing and encrypted
 characteristics (smp_svr's are open), more than one central (smp_svr allows one connection).
 
-The bless workarounds are in :mod:`smpsim.transports.ble_bless`, the adapter's side of BlueZ
-(checks, discoverable, connections, disconnecting) in :mod:`smpsim.transports.bluez`.
+The bless workarounds are in :mod:`smpsim.transports.ble.bless_fixes`, the adapter's side of BlueZ
+(checks, discoverable, connections, disconnecting) in :mod:`smpsim.transports.ble.bluez`.
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ from dbus_next.errors import DBusError
 from dbus_next.signature import Variant
 
 from smpsim.errors import ConfigError
-from smpsim.mcumgr.smp_reassembly import Reassembler
-from smpsim.transports import ble_bless
-from smpsim.transports.ble_link import ATT_HEADER, LinkModel
-from smpsim.transports.bluez import AdapterControl, address_of
+from smpsim.mcumgr.framing.reassembly import Reassembler
+from smpsim.transports.ble import bless_fixes
+from smpsim.transports.ble.bluez import AdapterControl, address_of
+from smpsim.transports.ble.link import ATT_HEADER, LinkModel
+from smpsim.transports.endpoint import EndpointSpec
+from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ ATT_MIN_MTU = 23
 
 class BleEndpoint:
     """The board's SMP GATT service on one BlueZ adapter (``hci0``)."""
+
+    medium = "BLE"
 
     def __init__(self, runner: Runner, adapter: str = "hci0") -> None:
         self.runner = runner
@@ -91,6 +95,7 @@ class BleEndpoint:
         """Writes received."""
         self.notifications = 0
         """Notifications sent."""
+        self._origin = Origin("ble", adapter)
         self.register_error: str | None = None
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
         self._session = 0
@@ -115,7 +120,7 @@ class BleEndpoint:
             # A controller's radio sets its own pace, as a real serial port does; only the
             # mock's instant link needs the model's.
             self.link = LinkModel(self.config, self.scale)
-        ble_bless.patch()
+        bless_fixes.patch()
         server = self._server = BlessServerBlueZDBus(self.config.name, self._loop,
                                                      adapter=self.adapter)
         try:
@@ -132,7 +137,7 @@ class BleEndpoint:
             | GATTCharacteristicProperties.notify,
             None, GATTAttributePermissions.writeable)
         self._char = server.get_characteristic(SMP_CHARACTERISTIC_UUID)
-        ble_bless.prepare(self._char.gatt, self)
+        bless_fixes.prepare(self._char.gatt, self)
         await self._control.make_discoverable()
         await self._control.watch(self._connection_changed)
         self.connected = set(await self._control.connected())
@@ -158,6 +163,13 @@ class BleEndpoint:
         """Wait until registering or withdrawing the service is done."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def started(self) -> None:
+        """The board is up: wait until it advertises (a refusal is a :class:`ConfigError`)."""
+        await self.settled()
+        if self.register_error is not None:
+            raise ConfigError(f"BlueZ refused the SMP service on {self.adapter}: "
+                              f"{self.register_error}")
 
     @property
     def advertising(self) -> bool:
@@ -185,7 +197,7 @@ class BleEndpoint:
         finally:
             bus = getattr(self._server, "bus", None)  # set once bless's setup has connected
             if bus is not None:
-                await ble_bless.close_bus(bus)
+                await bless_fixes.close_bus(bus)
             if self._control is not None:
                 await self._control.close()
 
@@ -288,7 +300,7 @@ class BleEndpoint:
         self.subscribed = False
         self.reassembler.drop()
 
-    # -- ble_bless.Handler --------------------------------------------------------------------
+    # -- bless_fixes.Handler --------------------------------------------------------------------
 
     def acquire_write(self, options: dict[str, Any]) -> tuple[int, int]:
         """A socket for the client's writes (each datagram one write), and the MTU."""
@@ -337,7 +349,8 @@ class BleEndpoint:
         if collected.dropped is not None:
             log.debug("BLE: write of %d bytes dropped: %s", len(value), collected.dropped)
         if collected.packet is not None:
-            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session))
+            self.runner.submit(collected.packet, lambda frame: self._respond(frame, session),
+                               self._origin)
 
     def _respond(self, frame: bytes, session: int) -> None:
         if session != self._session or not self.subscribed:
@@ -369,3 +382,14 @@ class BleEndpoint:
         self._char.value = bytearray(chunk)
         self._server.update_value(SMP_SERVICE_UUID, SMP_CHARACTERISTIC_UUID)
         self.notifications += 1
+
+
+async def open_endpoint(runner: Runner, spec: EndpointSpec) -> BleEndpoint:
+    """Serve SMP over BLE on the spec's adapter (default ``hci0``)."""
+    endpoint = BleEndpoint(runner, spec.where or "hci0")
+    try:
+        await endpoint.start()
+    except BaseException:
+        await endpoint.close()
+        raise
+    return endpoint

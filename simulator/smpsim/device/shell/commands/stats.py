@@ -8,7 +8,7 @@ counters, one group after the other in the application's RAM.
 
 from __future__ import annotations
 
-from smpsim.device.shell import Command, Shell, register_root
+from smpsim.device.shell.core import Command, Shell
 
 HDR_SIZE = 24
 """``sizeof(struct stats_hdr)`` with ``STATS_NAMES`` on a 32-bit target."""
@@ -34,6 +34,6 @@ def _cmd_stats_list(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("stats", "Stats commands", subcmds=(
+STATS = (Command("stats", "Stats commands", subcmds=(
     Command("list", "List all statistics groups", _cmd_stats_list),
 )))

@@ -6,27 +6,18 @@ working directory is a static of the firmware (RAM), shared by every shell insta
 
 from __future__ import annotations
 
-from smpsim.device.filesystem import FS_O_READ, FsError
-from smpsim.device.shell import (
-    ENOEXEC,
-    NORMAL,
-    OPT_CHECK_SKIP,
-    Command,
-    Shell,
-    register_root,
-)
+from smpsim.device.errno import ENOEXEC
+from smpsim.device.fs.vfs import FS_O_READ, FsError
+from smpsim.device.shell.core import NORMAL, OPT_CHECK_SKIP, Command, Shell, shell_ram
 
 MAX_PATH_LEN = 128
 """Path buffer of the fs shell, terminator included."""
-CWD_KEY = "fs.shell.cwd"
-"""Where the working directory lives in the application's RAM."""
 BUF_CNT = 64
 """Read buffer of ``fs cat``."""
 
 
 def _cwd(shell: Shell) -> str:
-    cwd: str = shell.device.ram.get(CWD_KEY, "/")
-    return cwd
+    return shell_ram(shell.device).cwd
 
 
 def _abs_path(shell: Shell, name: str) -> str:
@@ -43,13 +34,13 @@ def _abs_path(shell: Shell, name: str) -> str:
 
 
 def _cmd_cd(shell: Shell, argv: list[str]) -> int:
-    ram = shell.device.ram
+    ram = shell_ram(shell.device)
     if len(argv) < 2:
-        ram[CWD_KEY] = "/"
+        ram.cwd = "/"
         return 0
     if argv[1] == "..":
         cwd = _cwd(shell)
-        ram[CWD_KEY] = cwd[:cwd.rindex("/")] or "/"
+        ram.cwd = cwd[:cwd.rindex("/")] or "/"
         return 0
     path = _abs_path(shell, argv[1])
     try:
@@ -60,7 +51,7 @@ def _cmd_cd(shell: Shell, argv: list[str]) -> int:
     if not entry.is_dir:
         shell.error(f"{path} is not a directory")
         return -ENOEXEC
-    ram[CWD_KEY] = path
+    ram.cwd = path
     return 0
 
 
@@ -139,7 +130,7 @@ def _cmd_statvfs(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("fs", "File system commands", subcmds=(
+FS = (Command("fs", "File system commands", subcmds=(
     Command("cd", "Change working directory", _cmd_cd),
     Command("ls", "List files in current directory", _cmd_ls),
     Command("mkdir", "Create directory", _cmd_mkdir, mandatory=2),

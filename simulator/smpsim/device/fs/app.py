@@ -8,14 +8,16 @@ smp_svr mounts littlefs on the storage partition only in builds with the fs grou
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from smpsim.config import FsLog
+from smpsim.config import Firmware, FsLog
 from smpsim.device.console import log_timestamp
-from smpsim.device.filesystem import ENOENT, FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs
+from smpsim.device.errno import ENOENT
+from smpsim.device.fs.vfs import FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs
+from smpsim.device.partitions import FlashArea
 
-if TYPE_CHECKING:
-    from smpsim.device.mcu import Device
+Uptime = Callable[[], float]
+"""Seconds since the application started (``k_uptime_get``)."""
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +25,11 @@ LOG_TIMER = "app.log"
 """The application's log-append work item."""
 
 
-def start(device: Device) -> None:
-    """At boot, after the banner: mount (formatting if need be), then the application's files."""
-    vfs = device.fs
+def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: str) -> None:
+    """At boot, after the banner: mount ``area`` (formatting if need be), then the application's
+    files; ``boot`` is what the log's boot line says (``boot 3, build v3.7.0``)."""
     vfs.reset()
-    fw = device.profile.firmware
     config = fw.fs
-    area = device.partitions.get("storage")
     if not config.mount_point or "fs" not in fw.groups or area is None:
         return
     if not vfs.mount(config.mount_point, area, config, config.flash_controller):
@@ -39,29 +39,25 @@ def start(device: Device) -> None:
             if not _exists(vfs, seeded.path):
                 _write(vfs, seeded.path, seeded.text.encode(), FS_O_CREATE | FS_O_WRITE)
         if config.log is not None:
-            _append(vfs, config.log, f"{_stamp(device)} boot {device.boot_count}, "
-                                     f"build {device.build_version}\n")
-            _schedule(device, config.log)
+            _append(vfs, config.log, f"{log_timestamp(uptime())} {boot}\n")
+            _schedule(vfs, config.log, uptime)
     except FsError as exc:
         # The application carries on without its files (a full or broken file system).
         log.warning("application files: %s", exc)
 
 
-def _stamp(device: Device) -> str:
-    return log_timestamp(device.uptime_s())
-
-
-def _schedule(device: Device, config: FsLog) -> None:
+def _schedule(vfs: Vfs, config: FsLog, uptime: Uptime) -> None:
     if config.interval_s <= 0:
         return
 
     def tick() -> None:
         try:
-            _append(device.fs, config, f"{_stamp(device)} uptime {int(device.uptime_s())} s\n")
+            now = uptime()
+            _append(vfs, config, f"{log_timestamp(now)} uptime {int(now)} s\n")
         except FsError as exc:
             log.warning("application log: %s", exc)
-        _schedule(device, config)
-    device.fs.call_later(LOG_TIMER, config.interval_s, tick)
+        _schedule(vfs, config, uptime)
+    vfs.call_later(LOG_TIMER, config.interval_s, tick)
 
 
 def _exists(vfs: Vfs, path: str) -> bool:

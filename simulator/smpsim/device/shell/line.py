@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from smpsim.device.shell import INFO, OPTION, Color, Command, Shell
-from smpsim.device.shell_args import SPACE, split_args
+from smpsim.device.shell.args import SPACE, split_args
+from smpsim.device.shell.commands import roots
+from smpsim.device.shell.core import INFO, OPTION, Color, Command, Shell
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -52,7 +53,7 @@ class ShellLine:
 
     def __init__(self, device: Device) -> None:
         cfg = device.profile.firmware.shell
-        self.shell = Shell(device, name="shell_uart", prompt=cfg.prompt,
+        self.shell = Shell(device, roots(device.profile), name="shell_uart", prompt=cfg.prompt,
                            current_thread="shell_uart")
         self.shell.color = Color.BLACK  # the zeroed context; shell_start resets it
         self._rx = _Rx.DEFAULT

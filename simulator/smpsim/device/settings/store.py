@@ -17,17 +17,13 @@ application then loads what storage holds when the profile says it does.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
-from smpsim.config import SettingsHandler, SettingsKey
-from smpsim.device.settings_log import NoSpace, SettingsLog
+from smpsim.config import SettingsConfig, SettingsHandler, SettingsKey
+from smpsim.device.console import Console
+from smpsim.device.errno import EINVAL, ENOENT, ENOSPC, ENOTSUP
+from smpsim.device.partitions import FlashArea
+from smpsim.device.settings.log import NoSpace, SettingsLog
 from smpsim.errors import SmpsimError
-
-if TYPE_CHECKING:
-    from smpsim.device.mcu import Device
-
-ENOENT, EINVAL, ENOSPC, ENOTSUP = 2, 22, 28, 134
-"""Zephyr's errno values (newlib numbering) the settings functions return negated."""
 
 SEPARATOR, NAME_END = "/", "="
 """``SETTINGS_NAME_SEPARATOR`` and ``SETTINGS_NAME_END``."""
@@ -63,10 +59,9 @@ def _encode(name: str) -> bytes:
 class Settings:
     """The settings subsystem of one device."""
 
-    def __init__(self, device: Device) -> None:
-        self.config = device.profile.firmware.settings
-        self._device = device
-        area = device.partitions.get(self.config.partition) if self.config.partition else None
+    def __init__(self, config: SettingsConfig, area: FlashArea | None, console: Console) -> None:
+        self.config = config
+        self._console = console
         self.store: SettingsLog | None = SettingsLog(area) if area is not None else None
         """The storage backend, when the profile gives it a partition."""
         self.values: dict[tuple[str, str], bytes] = {}
@@ -159,7 +154,7 @@ class Settings:
                 try:
                     self.set(name, value)
                 except SettingsError as exc:
-                    self._device.console.log("err", "settings", f"set-value failure. key: "
+                    self._console.log("err", "settings", f"set-value failure. key: "
                                              f"{name} error(-{exc.errno})")
         self.commit()
 

@@ -27,15 +27,25 @@ from littlefs import LittleFSError, lfs
 from smpsim.config import FsConfig
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
-from smpsim.device.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
+from smpsim.device.errno import (
+    EBADF,
+    EEXIST,
+    EFAULT,
+    EFBIG,
+    EINVAL,
+    EIO,
+    EISDIR,
+    ENOENT,
+    ENOMEM,
+    ENOSPC,
+    ENOTDIR,
+    ENOTEMPTY,
+)
+from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
 
 T = TypeVar("T")
-
-# Zephyr errno values (negated in results, as Zephyr returns them).
-ENOENT, EIO, EBADF, ENOMEM, EFAULT, EEXIST, ENOTDIR, EISDIR = 2, 5, 9, 12, 14, 17, 20, 21
-EINVAL, EFBIG, ENOSPC, EROFS, ENOTEMPTY = 22, 27, 28, 30, 39
 
 LFS_O_RDONLY, LFS_O_WRONLY, LFS_O_CREAT, LFS_O_APPEND = 0x1, 0x2, 0x100, 0x800
 """littlefs open flags."""

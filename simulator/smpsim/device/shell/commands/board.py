@@ -1,5 +1,5 @@
 """The shell's board commands: ``device``, ``date`` and ``mcuboot`` (``kernel`` is in
-:mod:`smpsim.device.shell_kernel`).
+:mod:`smpsim.device.shell.commands.kernel`).
 
 Texts follow Zephyr's ``subsys/shell/modules`` (``device_service.c``, ``date_service.c``) and
 ``subsys/dfu/boot/mcuboot_shell.c``; the values come from the device model (the profile's
@@ -8,21 +8,12 @@ devices, the uptime, the slots and trailers in flash).
 
 from __future__ import annotations
 
+from smpsim.device.errno import EINVAL, EIO, ENOENT
 from smpsim.device.mcuboot.header import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader
 from smpsim.device.mcuboot.trailer import Flag, Magic, SwapType, TrailerError
 from smpsim.device.rtc import _civil_from_days, _days_from_civil
-from smpsim.device.shell import (
-    EINVAL,
-    EIO,
-    NORMAL,
-    Command,
-    Shell,
-    register_root,
-)
-from smpsim.device.shell_kernel import ParseError, strtoul
-
-ENOENT = 2
-
+from smpsim.device.shell.commands.kernel import ParseError, strtoul
+from smpsim.device.shell.core import NORMAL, Command, Shell, shell_ram
 
 # ----------------------------------------------------------------------------- device
 
@@ -41,7 +32,7 @@ def _device_names(shell: Shell) -> list[Command]:
     return [Command(d.name, "device") for d in shell.config.devices if d.ready]
 
 
-register_root(Command("device", "Device commands", subcmds=(
+DEVICE = (Command("device", "Device commands", subcmds=(
     Command("list", "List configured devices, with an optional filter\n"
             "Usage: [<device filter>]", _cmd_device_list, dynamic=_device_names,
             mandatory=1, optional=1),
@@ -50,12 +41,8 @@ register_root(Command("device", "Device commands", subcmds=(
 
 # ----------------------------------------------------------------------------- date
 
-_REALTIME = "shell.realtime_offset_s"
-"""RAM key: CLOCK_REALTIME minus uptime, in seconds (0 at boot: the epoch)."""
-
-
 def _realtime(shell: Shell) -> int:
-    return int(shell.device.ram.get(_REALTIME, 0) + shell.device.uptime_s())
+    return int(shell_ram(shell.device).realtime_offset_s + shell.device.uptime_s())
 
 
 def _print_date(shell: Shell, epoch: int) -> None:
@@ -100,7 +87,7 @@ def _cmd_date_set(shell: Shell, argv: list[str]) -> int:
         return -EINVAL
     hour, minute, second = fields
     epoch = ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
-    shell.device.ram[_REALTIME] = epoch - shell.device.uptime_s()
+    shell_ram(shell.device).realtime_offset_s = epoch - shell.device.uptime_s()
     _print_date(shell, epoch)
     return 0
 
@@ -152,7 +139,7 @@ def _cmd_date_get(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("date", "Date commands", subcmds=(
+DATE = (Command("date", "Date commands", subcmds=(
     Command("set", "[Y-m-d] <H:M:S>", _cmd_date_set),
     Command("get", "[none]", _cmd_date_get),
 )))
@@ -249,7 +236,7 @@ def _cmd_request_upgrade(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("mcuboot", "MCUboot commands", _cmd_mcuboot, subcmds=(
+MCUBOOT = (Command("mcuboot", "MCUboot commands", _cmd_mcuboot, subcmds=(
     Command("confirm", "confirm", _cmd_confirm, mandatory=1),
     Command("erase", "erase <area_id>", _cmd_erase, mandatory=2),
     Command("request_upgrade", "request_upgrade [permanent]", _cmd_request_upgrade,

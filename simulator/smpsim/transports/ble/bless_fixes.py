@@ -1,15 +1,15 @@
 """The workarounds smpsim needs in bless 0.3.0 (pinned: they touch its internals), in one place.
 
 bless's BlueZ backend lacks three things a GATT server for SMP needs, and starts with one wrong
-property value. The first two were shown failing without their fix under the BlueZoo mock
-(``shared/reference/ble-testing.md``, gaps 5 and 6); each item says what it means on real BlueZ:
+property value. The first two were shown failing without their fix under the BlueZoo mock; each
+item says what it means on real BlueZ:
 
-* **``Notifying`` is true from the start** (gap 5): ``BlueZGattCharacteristic.__init__`` sets
+* **``Notifying`` is true from the start**: ``BlueZGattCharacteristic.__init__`` sets
   ``_notifying`` for every notify characteristic, so a BlueZ that believes it makes the central's
   ``StartNotify`` take the ``AcquireNotify`` path, which bless does not have. :func:`prepare`
   clears it; BlueZ then sends a notification for every ``Value`` change. (Real BlueZ sends
   notifications on a ``Value`` change after the central's CCC write either way.)
-* **No ``AcquireWrite``** (gap 6): smpclient (and so smpmgr) asks BlueZ for the MTU through
+* **No ``AcquireWrite``**: smpclient (and so smpmgr) asks BlueZ for the MTU through
   ``AcquireWrite`` on the write-without-response characteristic; under BlueZoo that call reaches
   the server. The method added here lets the endpoint answer with a socket and the connection's
   MTU. Returning a file descriptor needs bless's bus opened with ``negotiate_unix_fd``. (On real
@@ -22,10 +22,10 @@ property value. The first two were shown failing without their fix under the Blu
   when the method is missing. A no-op keeps its log clean. (Real BlueZ calls it only for
   indications, which SMP does not use.)
 
-One more is not a patch: bless leaves the adapter as it finds it, and BlueZ (like BlueZoo, gap 1)
+One more is not a patch: bless leaves the adapter as it finds it, and BlueZ (like BlueZoo)
 reports an LE advertiser as discoverable only while its adapter is. The endpoint makes the
 adapter discoverable with no timeout on start and restores it on exit
-(:meth:`smpsim.transports.bluez.AdapterControl.make_discoverable`).
+(:meth:`smpsim.transports.ble.bluez.AdapterControl.make_discoverable`).
 
 And one in dbus_next 0.2.3, which bless uses: ``MessageBus.disconnect()`` never closes the
 socket (the garbage collector does, with a ``ResourceWarning``); :func:`close_bus` does.
@@ -117,7 +117,7 @@ def patch() -> None:
 
 def prepare(char: BlueZGattCharacteristic, handler: Handler) -> None:
     """Make one characteristic serve ``handler`` (call before the app is registered)."""
-    char._notifying = False  # gap 5: BlueZ then uses StartNotify and relays Value changes
+    char._notifying = False  # BlueZ then uses StartNotify and relays Value changes
     setattr(char, _ATTR, handler)
 
 

@@ -1,7 +1,8 @@
-"""Every group and command smp_svr can enable, by the names profiles use.
+"""Every group and command smp_svr can enable, and every shell root command, by the names
+profiles use.
 
-This is the one list profiles are checked against. A group or command listed here but not yet
-implemented by a handler module answers ``{"rc": 8}``, exactly as a build without it.
+These are the lists profiles are checked against when they load. A group or command listed here
+but not yet implemented by a handler module answers ``{"rc": 8}``, exactly as a build without it.
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ GROUPS: dict[str, GroupInfo] = {
     }),
     "zbasic": GroupInfo(63, "zephyr basic mgmt", "zephyr_basic_mgmt", {"erase_storage": 0}),
 }
+
+SHELL_COMMANDS = ("clear", "date", "device", "fs", "help", "history", "kernel", "mcuboot", "rem",
+                  "resize", "retval", "shell", "stats")
+"""Root commands the board's shell can have (``firmware.shell.commands`` picks from them)."""

@@ -1,66 +1,14 @@
-"""The shell's built-in root commands (``clear``, ``help``, ``history``, ``rem``, ``resize``,
-``retval``, ``shell``) and the choice of root commands for a profile.
+"""The shell's built-in root commands: ``clear``, ``help``, ``history``, ``rem``, ``resize``,
+``retval``, ``shell``.
 
-The board commands (``kernel``, ``device``, ``date``, ``mcuboot``) are in
-:mod:`smpsim.device.shell_board`. Texts, argument counts and return values follow Zephyr's
-``subsys/shell`` (``shell_cmds.c``, ``shell.c``).
-
-Adding a root command elsewhere (``stats`` with the stat group, ``fs`` with the fs group):
-build a :class:`~smpsim.device.shell.Command`, pass it to
-:func:`~smpsim.device.shell.register_root` in a module imported at the end of this one, and it
-appears in every profile whose group set includes the group :data:`OPTIONAL_COMMANDS` names
-(or whose ``firmware.shell.commands`` lists it).
+Texts, argument counts and return values follow Zephyr's ``subsys/shell`` (``shell_cmds.c``,
+``shell.c``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from smpsim.device.shell import (
-    ENOEXEC,
-    ROOT_COMMANDS,
-    Command,
-    Shell,
-    dummy_shell,
-    instances,
-    register_root,
-)
-from smpsim.errors import ConfigError
-
-if TYPE_CHECKING:
-    from smpsim.config import Profile
-
-EINVAL = 22
-
-SMP_SVR_COMMANDS = ("clear", "device", "help", "history", "kernel", "rem", "resize", "retval",
-                    "shell")
-"""Root commands of smp_svr with the shell enabled, on any board."""
-
-OPTIONAL_COMMANDS = {"date": None, "mcuboot": None, "stats": "stat", "fs": "fs"}
-"""Root commands present only on some builds; for the last two, the management group whose
-build brings them (``STATS_SHELL``, ``FILE_SYSTEM_SHELL``). ``date`` comes with the POSIX clock
-of native_sim, ``mcuboot`` with MCUboot."""
-
-
-def root_commands(profile: Profile) -> list[Command]:
-    """The root commands of ``profile``'s firmware, sorted by name as the linker sorts them."""
-    names = list(profile.firmware.shell.commands)
-    if not names:
-        names = list(SMP_SVR_COMMANDS)
-        if profile.board.arch == "posix":
-            names.append("date")
-        if profile.mcuboot is not None:
-            names.append("mcuboot")
-        for name, group in OPTIONAL_COMMANDS.items():
-            if group is not None and group in profile.firmware.groups and name in ROOT_COMMANDS \
-                    and (name != "fs" or profile.firmware.fs.shell):
-                names.append(name)
-    unknown = [n for n in names if n not in ROOT_COMMANDS]
-    if unknown:
-        raise ConfigError(f"{profile.source or profile.name}: firmware.shell.commands: unknown "
-                          f"{', '.join(unknown)}; known: {', '.join(sorted(ROOT_COMMANDS))}")
-    return sorted((ROOT_COMMANDS[n] for n in set(names)), key=lambda c: c.syntax.encode())
-
+from smpsim.device.errno import EINVAL, ENOEXEC
+from smpsim.device.shell.core import Command, Shell, dummy_shell, instances
 
 # ----------------------------------------------------------------------------- help
 
@@ -78,7 +26,7 @@ def _cmd_help(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("help", "Prints the help message.", _cmd_help, mandatory=1))
+HELP = (Command("help", "Prints the help message.", _cmd_help, mandatory=1))
 
 
 # ----------------------------------------------------------------------------- small ones
@@ -104,11 +52,11 @@ def _cmd_history(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command("clear", "Clear screen.", _cmd_clear, mandatory=1))
-register_root(Command("rem", "Ignore lines beginning with 'rem '", _cmd_rem))
-register_root(Command("retval", "Print return value of most recent command", _cmd_retval,
+CLEAR = (Command("clear", "Clear screen.", _cmd_clear, mandatory=1))
+REM = (Command("rem", "Ignore lines beginning with 'rem '", _cmd_rem))
+RETVAL = (Command("retval", "Print return value of most recent command", _cmd_retval,
                       mandatory=1))
-register_root(Command("history", "Command history.", _cmd_history, mandatory=1))
+HISTORY = (Command("history", "Command history.", _cmd_history, mandatory=1))
 
 
 def _cmd_resize(shell: Shell, argv: list[str]) -> int:
@@ -134,7 +82,7 @@ def _cmd_resize_default(shell: Shell, argv: list[str]) -> int:
     return 0
 
 
-register_root(Command(
+RESIZE = (Command(
     "resize", "Console gets terminal screen size or assumes default in case the readout fails. "
     "It must be executed after each terminal width change to ensure correct text display.",
     _cmd_resize, (Command("default", "Assume 80 chars screen width and send this setting to "
@@ -159,7 +107,7 @@ def _on_off(attr: str, what: str, off_help: str | None = None) -> tuple[Command,
 
 def _cmd_backends(shell: Shell, argv: list[str]) -> int:
     if "shell" in shell.device.profile.firmware.groups:
-        dummy_shell(shell.device)  # the dummy backend exists from boot in such a build
+        dummy_shell(shell.device, shell.roots)  # the dummy backend exists from boot then
     shell.print("Active shell backends:")
     for index, instance in enumerate(instances(shell.device)):
         shell.print(f"  {index:2d}. :{instance.prompt} ({instance.name})")
@@ -202,7 +150,7 @@ def _mode_delete(value: bool) -> Command:
                    handler, mandatory=1)
 
 
-register_root(Command("shell", "Useful, not Unix-like shell commands.", subcmds=(
+SHELL = (Command("shell", "Useful, not Unix-like shell commands.", subcmds=(
     Command("backends", "List active shell backends.\n", _cmd_backends, mandatory=1),
     Command("backspace_mode", "Toggle backspace key mode.\nSome terminals are not sending "
             "separate escape code for backspace and delete button. This command forces shell "
@@ -220,6 +168,3 @@ register_root(Command("shell", "Useful, not Unix-like shell commands.", subcmds=
         Command("show", "Get shell statistics for the Logger module.", _cmd_stats_show,
                 mandatory=1))),
 )))
-
-# Modules that register more root commands; imported last so they can import this one.
-from smpsim.device import shell_board, shell_fs, shell_kernel, shell_stats  # noqa: E402, F401

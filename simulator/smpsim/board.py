@@ -1,0 +1,82 @@
+"""A simulated board: the device, its runner and the transport endpoints it serves.
+
+The composition root: the CLI (in the main thread) and the pytest plugin (in a background
+thread) build one :class:`Board` per simulated board from a profile and a list of
+:class:`~smpsim.transports.endpoint.EndpointSpec`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from smpsim.config import Profile
+from smpsim.device.mcu import Device
+from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
+from smpsim.transports.runner import Runner
+
+log = logging.getLogger(__name__)
+E = TypeVar("E")
+
+DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
+"""Where ``smpsim run`` serves UDP when told nothing else."""
+
+
+@dataclass
+class Board:
+    """Everything one simulated board needs to run."""
+
+    profile: Profile
+    """Board and firmware."""
+    specs: Sequence[EndpointSpec] = ()
+    """The endpoints to serve, in order."""
+    time_scale: float = 0.0
+    """1.0 real time, 0 instant."""
+    flash_path: Path | None = None
+    """Flash file; ``None`` keeps flash in memory."""
+    name: str | None = None
+    """What the ready lines and console log lines call the board (default: the profile's
+    name; a fleet's board id)."""
+    device: Device = field(init=False)
+    runner: Runner = field(init=False)
+    endpoints: list[Endpoint] = field(init=False, default_factory=list)
+    """The open endpoints, in the order of :attr:`specs`."""
+
+    async def start(self) -> list[str]:
+        """Power the device on and open every endpoint; returns one ready line per endpoint."""
+        self.device = Device(self.profile, time_scale=self.time_scale,
+                             flash_path=self.flash_path)
+        prefix = "" if self.name is None else f"{self.name} "
+        self.device.console.subscribe(lambda line: log.info("%sconsole: %s", prefix, line))
+        self.runner = Runner(self.device)
+        try:
+            for spec in self.specs:
+                self.endpoints.append(await open_endpoint(self.runner, spec))
+            await self.runner.start()
+            for endpoint in self.endpoints:
+                await endpoint.started()
+        except BaseException:
+            await self.stop()
+            raise
+        name = self.name or self.profile.name
+        return [f"smpsim: {name} serving SMP over {e.medium} on {e.describe()}"
+                for e in self.endpoints]
+
+    def endpoint(self, kind: type[E]) -> E:
+        """The first open endpoint of class ``kind``."""
+        for endpoint in self.endpoints:
+            if isinstance(endpoint, kind):
+                return endpoint
+        raise LookupError(f"this board serves no {kind.__name__}")
+
+    async def stop(self) -> None:
+        """Close the endpoints (last opened first) and the flash file."""
+        while self.endpoints:
+            await self.endpoints.pop().close()
+        if hasattr(self, "runner"):
+            await self.runner.close()
+        if hasattr(self, "device"):
+            self.device.close()

@@ -1,0 +1,310 @@
+"""Loading profiles: a board (flash geometry and timings, boot time) plus a firmware build.
+
+A profile is a TOML file. ``extends = "other"`` starts from another profile (built-in name or a
+path relative to the file) and merges tables key by key; arrays and the ``firmware.groups``
+table replace. Every key is checked when the profile loads: an unknown key, a wrong type, a value
+outside what the schema allows or an unknown group or command is a :class:`ConfigError` that
+names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
+from smpsim.config.schema import (
+    HASH_TYPES,
+    MCUBOOT_MODES,
+    SERIAL_TRANSPORTS,
+    SIGNATURES,
+    STATS_KINDS,
+    STATS_UNITS_MAX,
+    TASKSTAT_KEYS,
+    TEST_KEYS,
+    Ble,
+    Bootloader,
+    Profile,
+    Serial,
+    StatsGroup,
+)
+from smpsim.errors import ConfigError
+
+DEFAULT_PROFILE = "nrf52840dk"
+"""The board ``smpsim run`` starts when given no profile."""
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is types.UnionType:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, where)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be an array")
+        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _, inner = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return {k: _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return _build(tp, value, where)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where} must be an integer, not a boolean")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{where} must be {_type_name(tp)}, not {type(value).__name__}")
+    return value
+
+
+def _build(cls: Any, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {where}.{key}" if where else f"unknown key {key}")
+    args = {}
+    for name, f in known.items():
+        path = f"{where}.{name}" if where else name
+        if name in table:
+            args[name] = _convert(hints[name], table[name], path)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {path}")
+    return cls(**args)
+
+
+# Tables an extending profile replaces whole: a build lists all of its groups.
+_REPLACED = {("firmware", "groups")}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any],
+           path: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if (isinstance(value, dict) and isinstance(out.get(key), dict)
+                and (*path, key) not in _REPLACED):
+            out[key] = _merge(out[key], value, (*path, key))
+        else:
+            out[key] = value
+    return out
+
+
+def _builtin_dir() -> Any:
+    return resources.files("smpsim") / "profiles"
+
+
+def builtin_profiles() -> list[str]:
+    """Names of the profiles shipped with smpsim."""
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def _read_table(ref: str, relative_to: Path | None,
+                seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    if ref.endswith(".toml"):
+        path = Path(ref) if relative_to is None else relative_to / ref
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path.resolve())
+        except OSError as exc:
+            raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from exc
+        base_dir: Path | None = path.parent
+    else:
+        resource = _builtin_dir() / f"{ref}.toml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"no built-in profile {ref!r}; known: {', '.join(builtin_profiles())}")
+        text, source, base_dir = resource.read_text(encoding="utf-8"), f"<built-in {ref}>", None
+    if source in seen:
+        raise ConfigError(f"{source}: 'extends' loops back to itself")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    parent = table.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(f"{source}: extends must be a profile name or a .toml path")
+        base, _ = _read_table(parent, base_dir, (*seen, source))
+        table = _merge(base, table)
+    return table, source
+
+
+def _check_ble(ble: Ble) -> None:
+    if not ble.name or not any(c.isascii() and c.isalnum() for c in ble.name):
+        # BlueZ object paths are made from the name's letters and digits.
+        raise ConfigError("firmware.ble.name must contain a letter or digit")
+    if len(ble.name.encode("utf-8")) > 248:
+        raise ConfigError("firmware.ble.name must be at most 248 bytes (BT_DEVICE_NAME_MAX)")
+    if not 23 <= ble.mtu <= 517:
+        raise ConfigError("firmware.ble.mtu must be from 23 to 517 (ATT MTU)")
+    if not 27 <= ble.data_length <= 251:
+        raise ConfigError("firmware.ble.data_length must be from 27 to 251")
+    if not 7.5 <= ble.conn_interval_ms <= 4000:
+        raise ConfigError("firmware.ble.conn_interval_ms must be from 7.5 to 4000")
+    if ble.packets_per_interval < 1:
+        raise ConfigError("firmware.ble.packets_per_interval must be at least 1")
+
+
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
+def _check_mcuboot(mcuboot: Bootloader | None) -> None:
+    if mcuboot is None:
+        return
+    _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
+    _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
+    for index, key in enumerate(mcuboot.keys):
+        if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
+            raise ConfigError(f"mcuboot.keys[{index}]: {key!r} is neither PEM text nor one of "
+                              f"{', '.join(TEST_KEYS)}")
+
+
+def _check_groups(profile: Profile) -> None:
+    for group, commands in profile.firmware.groups.items():
+        info = GROUPS.get(group)
+        if info is None:
+            raise ConfigError(f"firmware.groups: unknown group {group!r}; "
+                              f"known: {', '.join(GROUPS)}")
+        for command in commands:
+            if command not in info.commands:
+                raise ConfigError(f"firmware.groups.{group}: unknown command {command!r}; "
+                                  f"known: {', '.join(info.commands)}")
+    unknown_shell = [c for c in profile.firmware.shell.commands if c not in SHELL_COMMANDS]
+    if unknown_shell:
+        raise ConfigError(f"firmware.shell.commands: unknown {', '.join(unknown_shell)}; "
+                          f"known: {', '.join(SHELL_COMMANDS)}")
+    _check_choice("firmware.os.taskstat_key", profile.firmware.os.taskstat_key, TASKSTAT_KEYS)
+    if profile.firmware.buf_size < 16:
+        raise ConfigError("firmware.buf_size must be at least 16")
+    _check_serial(profile.firmware.serial)
+    _check_fs(profile)
+    _check_stats(profile.firmware.stats)
+    _check_settings(profile)
+
+
+def _check_fs(profile: Profile) -> None:
+    fs = profile.firmware.fs
+    if not fs.mount_point or "fs" not in profile.firmware.groups:
+        return
+    mount = fs.mount_point
+    if not mount.startswith("/") or len(mount) < 2 or mount.endswith("/") or "/" in mount[1:]:
+        raise ConfigError(f"firmware.fs.mount_point must be like '/lfs1', not {mount!r}")
+    if "storage" not in {p.name for p in profile.board.partitions}:
+        raise ConfigError("firmware.groups.fs: littlefs needs a 'storage' partition "
+                          "(or set firmware.fs.mount_point = '' for no file system)")
+    if profile.firmware.settings.partition == "storage":
+        raise ConfigError("firmware.settings.partition: 'storage' holds littlefs")
+    sizes = (fs.read_size, fs.prog_size, fs.cache_size, fs.lookahead_size)
+    if min(sizes) < 1 or fs.cache_size % fs.read_size or fs.cache_size % fs.prog_size \
+            or fs.lookahead_size % 8:
+        raise ConfigError("firmware.fs: read_size, prog_size, cache_size and lookahead_size "
+                          "must be positive, cache_size a multiple of read_size and prog_size, "
+                          "lookahead_size a multiple of 8")
+    if fs.prog_size % profile.board.flash.write_block:
+        raise ConfigError("firmware.fs.prog_size must be a multiple of the flash write block")
+    if fs.path_len < 1 or fs.dl_chunk_size < 0 or fs.idle_close_ms < 0:
+        raise ConfigError("firmware.fs: path_len must be positive, dl_chunk_size and "
+                          "idle_close_ms not negative")
+    unknown = [t for t in fs.hash_types if t not in HASH_TYPES]
+    if unknown:
+        raise ConfigError(f"firmware.fs.hash_types: unknown {', '.join(unknown)}; "
+                          f"known: {', '.join(HASH_TYPES)}")
+    if not fs.hash_types and "hash" in profile.firmware.groups["fs"]:
+        raise ConfigError("firmware.fs.hash_types: the hash command needs at least one type")
+    files = [f.path for f in fs.files] + ([fs.log.path] if fs.log else [])
+    for path in files:
+        if not path.startswith(mount + "/") or len(path) <= len(mount) + 1:
+            raise ConfigError(f"firmware.fs: {path!r} is not a file under {mount}")
+    if fs.log is not None and (fs.log.interval_s < 0 or fs.log.max_size < 1):
+        raise ConfigError("firmware.fs.log: interval_s must not be negative, max_size positive")
+
+
+def _check_serial(serial: Serial) -> None:
+    if serial.transport not in SERIAL_TRANSPORTS:
+        raise ConfigError(f"firmware.serial.transport must be one of "
+                          f"{', '.join(map(repr, SERIAL_TRANSPORTS))}, not {serial.transport!r}")
+    if serial.baud < 0:
+        raise ConfigError("firmware.serial.baud must be 0 (no line speed) or more")
+    if serial.rx_buf_size < 8:
+        raise ConfigError("firmware.serial.rx_buf_size must be at least 8")
+    if serial.rx_buf_count < 1:
+        raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
+    if serial.input_timeout_ms < 0:
+        raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
+
+
+def _check_stats(groups: tuple[StatsGroup, ...]) -> None:
+    names = [g.name for g in groups]
+    for group in groups:
+        where = f"firmware.stats[{names.index(group.name)}]"
+        if not group.name:
+            raise ConfigError(f"{where}.name must not be empty")
+        if names.count(group.name) > 1:
+            raise ConfigError(f"{where}: statistics group {group.name!r} is registered twice")
+        known = STATS_KINDS.get(group.kind)
+        if known is None:
+            raise ConfigError(f"{where}.kind must be one of "
+                              f"{', '.join(map(repr, STATS_KINDS))}, not {group.kind!r}")
+        unknown = [f for f in group.fields if known and f not in known]
+        if unknown:
+            raise ConfigError(f"{where}.fields: {', '.join(unknown)} not counted by kind "
+                              f"{group.kind!r}; known: {', '.join(known)}")
+        if len(set(group.field_names)) != len(group.field_names):
+            raise ConfigError(f"{where}.fields: a field is named twice")
+        if group.units and group.kind != "flash_sim":
+            raise ConfigError(f"{where}.units is for the 'flash_sim' kind only")
+        if not 0 <= group.units <= STATS_UNITS_MAX:
+            raise ConfigError(f"{where}.units must be 0 to {STATS_UNITS_MAX}")
+
+
+def _check_settings(profile: Profile) -> None:
+    cfg = profile.firmware.settings
+    if cfg.partition and cfg.partition not in {p.name for p in profile.board.partitions}:
+        raise ConfigError(f"firmware.settings.partition: the board has no partition "
+                          f"{cfg.partition!r}")
+    if cfg.name_len < 1 or cfg.value_len < 1:
+        raise ConfigError("firmware.settings.name_len and value_len must be at least 1")
+    seen: set[str] = set()
+    for index, handler in enumerate(cfg.handlers):
+        where = f"firmware.settings.handlers[{index}]"
+        if not handler.name or handler.name in seen:
+            raise ConfigError(f"{where}.name must be non-empty and unique")
+        seen.add(handler.name)
+        keys = [k.name for k in handler.keys]
+        if len(set(keys)) != len(keys) or "" in keys:
+            raise ConfigError(f"{where}.keys: key names must be non-empty and unique")
+        for key in handler.keys:
+            if key.max_size < 0 or len(key.default.encode()) > key.max_size:
+                raise ConfigError(f"{where}.keys.{key.name}: the default must fit max_size")
+
+
+def load_profile(ref: str | Path) -> Profile:
+    """Load a built-in profile by name, or a profile file by path (``*.toml``)."""
+    ref = str(ref)
+    table, source = _read_table(ref, None, ())
+    table.setdefault("name", Path(ref).stem if ref.endswith(".toml") else ref)
+    try:
+        profile: Profile = _build(Profile, table, "")
+        _check_groups(profile)
+        _check_ble(profile.firmware.ble)
+        _check_mcuboot(profile.mcuboot)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return dataclasses.replace(profile, source=source)
