@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble bench-fleet images clean
+.PHONY: run test lint bench bench-ble bench-fleet images docker-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 	@# dbus-daemon: the private bus the BLE tests run BlueZoo (a BlueZ mock) on.
 	command -v dbus-daemon >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends dbus; }
+	@# chromium: the headless browser the Web Bluetooth tests drive (Debian's; none is downloaded).
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,webbt]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,8 +24,9 @@ run: $(STAMP)
 		--udp 127.0.0.1:1337 --udp [::1]:1337
 
 lint: $(STAMP)
-	$(BIN)/ruff check simulator tests bench
+	$(BIN)/ruff check simulator tests bench docker
 	$(BIN)/mypy
+	$(BIN)/hadolint docker/Dockerfile docker/client.Dockerfile
 
 test: lint
 	$(BIN)/pytest -q
@@ -31,6 +34,11 @@ test: lint
 # Rebuild the sample images and the packaged factory images (keys are made once, never replaced).
 images: $(STAMP)
 	$(BIN)/python flash_images/build.py
+
+# The container image in a real Docker, end to end (docker/test.sh says what it does). Needs
+# root and minutes: not part of `make test`.
+docker-test: $(STAMP)
+	bash docker/test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py

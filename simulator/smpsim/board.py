@@ -72,6 +72,10 @@ class Board:
                 return endpoint
         raise LookupError(f"this board serves no {kind.__name__}")
 
+    def failures(self) -> list[str]:
+        """What went wrong while serving: endpoints that lost what they need."""
+        return [e.lost for e in self.endpoints if e.lost is not None]
+
     async def stop(self) -> None:
         """Close the endpoints (last opened first) and the flash file."""
         while self.endpoints:

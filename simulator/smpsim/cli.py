@@ -14,6 +14,7 @@ from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
 from smpsim.fleet import cli as fleet_cli
+from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--ble-central", choices=sorted(CENTRALS), metavar="KIND",
+                     help="on the BlueZoo mock: the central the link model stands for, "
+                          f"{' or '.join(sorted(CENTRALS))} (default {DEFAULT_CENTRAL})")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
@@ -80,16 +84,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(board: Board) -> None:
+async def _serve(board: Board) -> list[str]:
+    """Serve until SIGINT or SIGTERM; returns what went wrong meanwhile (a radio lost)."""
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def signalled() -> None:
+        if stop.is_set():  # a second signal while stopping: stop waiting for anything
+            main.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     for line in await board.start():
         print(line, flush=True)
     try:
         await stop.wait()
+        return board.failures()
     finally:
         await board.stop()
 
@@ -102,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--baud sets the speed of --serial-device, which is not given")
     if args.adapter is not None and not args.ble:
         raise ConfigError("--adapter names the adapter of --ble, which is not given")
+    if args.ble_central is not None and not args.ble:
+        raise ConfigError("--ble-central names the central of --ble, which is not given")
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
     no_udp = args.no_udp or ((serial or args.ble) and not explicit)
@@ -117,10 +133,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.serial_device is not None:
         specs.append(EndpointSpec("serial-port", args.serial_device, args.baud))
     if args.ble:
-        specs.append(EndpointSpec("ble", args.adapter or "hci0"))
+        specs.append(EndpointSpec("ble", args.adapter or "hci0",
+                                  central=args.ble_central or DEFAULT_CENTRAL))
     board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash)
-    asyncio.run(_serve(board))
-    return 0
+    try:
+        failures = asyncio.run(_serve(board))
+    except asyncio.CancelledError:
+        print("smpsim: error: stopped before closing cleanly (signalled twice)", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"smpsim: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _ipv6_available() -> bool:

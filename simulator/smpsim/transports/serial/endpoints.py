@@ -34,6 +34,7 @@ class PtyEndpoint:
     """A pseudo-terminal in raw mode, reachable through a stable symlink."""
 
     medium = "serial"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, link: Path | None = None) -> None:
         profile = runner.device.profile
@@ -91,6 +92,7 @@ class PortEndpoint:
     pace, so nothing is paced in software."""
 
     medium = "serial"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, device: str, baud: int | None = None) -> None:
         import serial  # type: ignore[import-untyped]  # only this endpoint needs pyserial
