@@ -8,7 +8,7 @@ thread) build one :class:`Board` per simulated board from a profile and a list o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -40,6 +40,11 @@ class Board:
     name: str | None = None
     """What the ready lines and console log lines call the board (default: the profile's
     name; a fleet's board id)."""
+    hold_button: bool = False
+    """Power on with the recovery button held (released once the board is up): MCUboot
+    enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
+    console_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with every console line from power-on."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
@@ -51,11 +56,16 @@ class Board:
                              flash_path=self.flash_path)
         prefix = "" if self.name is None else f"{self.name} "
         self.device.console.subscribe(lambda line: log.info("%sconsole: %s", prefix, line))
+        for listener in self.console_listeners:
+            self.device.console.subscribe(listener)
+        if self.hold_button:
+            self.device.hold_button()
         self.runner = Runner(self.device)
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
             await self.runner.start()
+            self.device.release_button()
             for endpoint in self.endpoints:
                 await endpoint.started()
         except BaseException:

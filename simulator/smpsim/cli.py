@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--hold-button", action="store_true",
+                     help="power on with the recovery button held: MCUboot enters serial "
+                          "recovery on builds that check it (released once the board is up)")
     run.add_argument("--ble-central", choices=sorted(CENTRALS), metavar="KIND",
                      help="on the BlueZoo mock: the central the link model stands for, "
                           f"{' or '.join(sorted(CENTRALS))} (default {DEFAULT_CENTRAL})")
@@ -135,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.ble:
         specs.append(EndpointSpec("ble", args.adapter or "hci0",
                                   central=args.ble_central or DEFAULT_CENTRAL))
-    board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash)
+    board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash,
+                  hold_button=args.hold_button)
     try:
         failures = asyncio.run(_serve(board))
     except asyncio.CancelledError:

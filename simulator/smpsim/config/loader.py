@@ -21,6 +21,7 @@ from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.config.schema import (
     HASH_TYPES,
     MCUBOOT_MODES,
+    RECOVERY_FRAMINGS,
     SERIAL_TRANSPORTS,
     SIGNATURES,
     STATS_KINDS,
@@ -28,9 +29,9 @@ from smpsim.config.schema import (
     TASKSTAT_KEYS,
     TEST_KEYS,
     Ble,
-    Bootloader,
     Profile,
     Serial,
+    SerialRecovery,
     StatsGroup,
 )
 from smpsim.errors import ConfigError
@@ -144,6 +145,27 @@ def _read_table(ref: str, relative_to: Path | None,
     return table, source
 
 
+MCUBOOT_LOG_LEVELS = ("inf", "dbg")
+"""``mcuboot.log_level`` values."""
+
+
+def _check_recovery(rec: SerialRecovery, profile: Profile) -> None:
+    where = "mcuboot.serial_recovery"
+    _check_choice(f"{where}.framing", rec.framing, RECOVERY_FRAMINGS)
+    if not 0 <= rec.raw_input_timeout_ms <= 0xFFFFFFFF:
+        raise ConfigError(f"{where}.raw_input_timeout_ms must be 0 (no timeout) or more")
+    if not 8 <= rec.max_line_input_len <= 0xFFFF:
+        raise ConfigError(f"{where}.max_line_input_len must be from 8 to 65535")
+    if not rec.max_line_input_len <= rec.max_receive_size <= 65535:
+        raise ConfigError(f"{where}.max_receive_size must be from max_line_input_len "
+                          f"({rec.max_line_input_len}) to 65535 (Kconfig range)")
+    if rec.params and rec.max_line_input_len != 128:
+        raise ConfigError(f"{where}.params needs max_line_input_len = 128 "
+                          "(BOOT_MGMT_MCUMGR_PARAMS depends on BOOT_MAX_LINE_INPUT_LEN = 128)")
+    if rec.storage_erase and "storage" not in {p.name for p in profile.board.partitions}:
+        raise ConfigError(f"{where}.storage_erase needs a 'storage' partition")
+
+
 def _check_ble(ble: Ble) -> None:
     if not ble.name or not any(c.isascii() and c.isalnum() for c in ble.name):
         # BlueZ object paths are made from the name's letters and digits.
@@ -165,11 +187,14 @@ def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
 
 
-def _check_mcuboot(mcuboot: Bootloader | None) -> None:
+def _check_mcuboot(profile: Profile) -> None:
+    mcuboot = profile.mcuboot
     if mcuboot is None:
         return
     _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
     _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
+    _check_choice("mcuboot.log_level", mcuboot.log_level, MCUBOOT_LOG_LEVELS)
+    _check_recovery(mcuboot.serial_recovery, profile)
     for index, key in enumerate(mcuboot.keys):
         if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
             raise ConfigError(f"mcuboot.keys[{index}]: {key!r} is neither PEM text nor one of "
@@ -304,7 +329,7 @@ def load_profile(ref: str | Path) -> Profile:
         profile: Profile = _build(Profile, table, "")
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
-        _check_mcuboot(profile.mcuboot)
+        _check_mcuboot(profile)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)

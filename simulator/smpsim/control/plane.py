@@ -44,7 +44,7 @@ APP_OVERRIDES: dict[str, dict[str, Any]] = {
     "crash": {"boot": "crash"}, "hang": {"boot": "hang"}, "no_confirm": {"confirm": False}}
 """What an app fault makes the next boot's application do."""
 ACTIONS = ("reset", "power-off", "power-on", "power-cycle", "power-cut", "time-scale",
-           "boot-mode", "ble-disconnect")
+           "boot-mode", "ble-disconnect", "button")
 
 
 class ActionError(ValueError):
@@ -135,7 +135,7 @@ class ControlPlane:
     def _state(self, state: str) -> None:
         self.hub.publish("board", state=state, boot_count=self.device.boot_count)
         brownout = self._brownout
-        if state in ("online", "resetting", "halted"):
+        if state in ("online", "recovery", "resetting", "halted"):
             self._flush_flash(force=True)
         if brownout is None:
             return
@@ -151,7 +151,7 @@ class ControlPlane:
             self._brownout_armed = False
             self.loop.call_later(BROWNOUT_OFF_S,
                                  lambda: self.loop.create_task(self.runner.power_on()))
-        elif state in ("online", "resetting", "halted") and self._brownout_armed:
+        elif state in ("online", "recovery", "resetting", "halted") and self._brownout_armed:
             self.device.flash.cancel_power_cut()  # the boot ended before the brown-out struck
             self._brownout = None
             self._brownout_armed = False
@@ -228,6 +228,7 @@ class ControlPlane:
             "profile": device.profile.name, "description": device.profile.description,
             "board": device.profile.board.target, "state": runner.state,
             "boot_count": device.boot_count, "boot_mode": device.boot_mode,
+            "button_held": device.button_held,
             "uptime_s": round(device.uptime_s(), 6) if running else None,
             "clock_s": round(device.clock.now(), 6),
             "wall_s": round(time.time() - self.started_wall, 3),
@@ -279,7 +280,7 @@ class ControlPlane:
             "reset": self._reset, "power-off": self._power_off, "power-on": self._power_on,
             "power-cycle": self._power_cycle, "power-cut": self._power_cut,
             "time-scale": self._time_scale, "boot-mode": self._boot_mode,
-            "ble-disconnect": self._ble_disconnect,
+            "ble-disconnect": self._ble_disconnect, "button": self._button,
         }.get(name)
         if handler is None:
             raise ActionError(f"no action {name!r}; known: {', '.join(ACTIONS)}")
@@ -361,6 +362,18 @@ class ControlPlane:
             raise ActionError(f"mode: {mode!r} is not an integer from 0 to 255")
         self.device.boot_mode = mode
         return {"mode": mode}
+
+    async def _button(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``{"held": true}`` holds MCUboot's recovery button (it is read at each reset),
+        ``{"held": false}`` lets go of it."""
+        held = fields.pop("held", None)
+        if not isinstance(held, bool):
+            raise ActionError(f"held: {held!r} is not true or false")
+        if held:
+            self.device.hold_button()
+        else:
+            self.device.release_button()
+        return {"held": held}
 
     async def _ble_disconnect(self, fields: dict[str, Any]) -> dict[str, Any]:
         dropped = 0

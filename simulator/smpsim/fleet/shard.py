@@ -77,8 +77,8 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 def make_boards(shard: Shard) -> list[Board]:
     """The shard's boards, ready to start."""
-    return [Board(board.profile, _specs(board, sock, shard.serial), shard.time_scale,
-                  board.flash, board.board_id)
+    return [Board(board.profile, _specs(board, sock, shard.serial),
+                  time_scale=shard.time_scale, flash_path=board.flash, name=board.board_id)
             for board, sock in zip(shard.boards, shard.sockets, strict=True)]
 
 

@@ -56,8 +56,10 @@ class EmulatedDevice:
                  flash_path: str | Path | None = None, serial: bool = False,
                  serial_link: str | Path | None = None, serial_device: str | None = None,
                  baud: int | None = None, ble_adapter: str | None = None,
-                 ble_central: str = DEFAULT_CENTRAL) -> None:
+                 ble_central: str = DEFAULT_CENTRAL, hold_button: bool = False) -> None:
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        self.console: list[str] = []
+        """Every line the board printed since power-on (MCUboot's, the application's)."""
         shown = f"[{host}]" if ":" in host else host
         specs = [EndpointSpec("udp", f"{shown}:{port}")]
         if serial or serial_link is not None:
@@ -67,7 +69,8 @@ class EmulatedDevice:
         if ble_adapter is not None:
             specs.append(EndpointSpec("ble", ble_adapter, central=ble_central))
         self._board = Board(self.profile, specs, time_scale=time_scale,
-                            flash_path=Path(flash_path) if flash_path else None)
+                            flash_path=Path(flash_path) if flash_path else None,
+                            hold_button=hold_button, console_listeners=[self.console.append])
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smpsim",
                                         daemon=True)
@@ -176,9 +179,29 @@ class EmulatedDevice:
         for each next one."""
         return follow(self._control, since, timeout_s)
 
-    def reset(self) -> None:
-        """Reset the board (as the reset button does) and wait until it answers again."""
-        self._submit(self._board.runner.reset()).result(START_TIMEOUT_S)
+    def reset(self, *, hold_button: bool = False) -> None:
+        """Reset the board (as the reset button does) and wait until it answers again.
+        ``hold_button``: with the recovery button held through the boot (MCUboot's serial
+        recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``), released afterwards."""
+        if hold_button:
+            self.hold_button()
+        try:
+            self._submit(self._board.runner.reset()).result(START_TIMEOUT_S)
+        finally:
+            if hold_button:
+                self.release_button()
+
+    def hold_button(self) -> None:
+        """Press the recovery button and keep it pressed (every boot meanwhile sees it)."""
+        self.call(lambda device: device.hold_button())
+
+    def release_button(self) -> None:
+        """Let go of the recovery button."""
+        self.call(lambda device: device.release_button())
+
+    def in_recovery(self) -> bool:
+        """MCUboot is in serial recovery (the application is not running)."""
+        return self.call(lambda device: device.in_recovery)
 
     def state(self) -> DeviceState:
         """What the device is doing now."""

@@ -13,6 +13,10 @@ At a time scale above 0 a boot is lived as it goes, in a thread of its own: each
 deadline counted from the reset, so the work's own CPU time does not add up, and a fleet of
 boards reset together comes back on each board's own schedule instead of queueing behind a
 small thread pool.
+
+When MCUboot stays in serial recovery, its own server answers what the serial line submits
+(from the ``serial`` medium) and every other transport gets silence, as MCUboot serves only its
+UART.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
+from smpsim.mcumgr.boot_serial import BootSerialServer
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
 from smpsim.transports.link_faults import LinkFaults, Origin
@@ -46,6 +51,8 @@ PACE_SLACK_S = 0.002
 flash file up to this much early)."""
 
 LOCAL = Origin("local")
+RECOVERY_MEDIA = ("serial", "local")
+"""Where MCUboot's serial recovery takes requests from: its UART (and callers in-process)."""
 """The origin of units submitted without one (tests, the plugin)."""
 
 
@@ -65,6 +72,10 @@ class Runner:
     def __init__(self, device: Device, server: Server | None = None) -> None:
         self.device = device
         self.server = server if server is not None else Server(device)
+        mcuboot = device.profile.mcuboot
+        self.recovery_server = BootSerialServer(device) \
+            if mcuboot is not None and mcuboot.serial_recovery.enabled else None
+        """MCUboot's serial recovery server, on builds that have one."""
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
@@ -77,8 +88,8 @@ class Runner:
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
         self.boot_listeners: list[Callable[[], None]] = []
-        """Called in the loop each time the device has come up (what runs after boot: the
-        serial line starts its shell)."""
+        """Called in the loop each time the application has come up (what runs after boot:
+        the serial line starts its shell); not when MCUboot stays in serial recovery."""
         self.down_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device goes down (reset, power cut): the BLE
         transport drops its connections, as a board's radio does."""
@@ -99,6 +110,17 @@ class Runner:
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
         await self._boot()
+
+    @property
+    def in_recovery(self) -> bool:
+        """MCUboot is serving serial recovery (the application is not running)."""
+        return self.device.in_recovery and self.recovery_server is not None
+
+    def _handle(self, unit: bytes) -> Reply:
+        if self.in_recovery:
+            assert self.recovery_server is not None
+            return self.recovery_server.handle(unit)
+        return self.server.handle(unit)
 
     def submit(self, unit: bytes, send: Send, origin: Origin = LOCAL) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
@@ -140,12 +162,14 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
+        if self.in_recovery and origin.medium not in RECOVERY_MEDIA:
+            return  # MCUboot serves its UART alone
         if self._busy or not self.online.is_set():
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
         try:
-            reply = self.server.handle(unit)
+            reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
@@ -172,7 +196,7 @@ class Runner:
                 if not self._queue or not self.online.is_set():
                     return
                 unit, send = self._queue.popleft()
-                reply = self.server.handle(unit)
+                reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
         finally:
@@ -270,6 +294,9 @@ class Runner:
             self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
+        elif outcome.recovery:
+            self.online.set()
+            self._set_state("recovery")
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
             self._set_state("resetting")
