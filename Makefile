@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble images screenshot demo docker-test clean
+.PHONY: run test lint bench bench-ble bench-fleet images screenshot demo docker-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -55,6 +55,11 @@ bench: $(STAMP)
 
 bench-ble: $(STAMP)
 	$(BIN)/python bench/bench_ble.py
+
+# 1,000 boards in one process, 10,000 across two; about 11 GiB of flash files in a temporary
+# folder while it runs, and a few minutes.
+bench-fleet: $(STAMP)
+	$(BIN)/python bench/bench_fleet.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

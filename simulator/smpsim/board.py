@@ -40,6 +40,9 @@ class Board:
     before_boot: Callable[[Board], None] | None = None
     """Called once the device, its runner and the endpoints exist, before the first boot: the
     control plane attaches here, so its trace and event stream have that boot too."""
+    name: str | None = None
+    """What the ready lines and console log lines call the board (default: the profile's
+    name; a fleet's board id)."""
     hold_button: bool = False
     """Power on with the recovery button held (released once the board is up): MCUboot
     enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
@@ -54,7 +57,8 @@ class Board:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
         self.device = Device(self.profile, time_scale=self.time_scale,
                              flash_path=self.flash_path)
-        self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        prefix = "" if self.name is None else f"{self.name} "
+        self.device.console.subscribe(lambda line: log.info("%sconsole: %s", prefix, line))
         for listener in self.console_listeners:
             self.device.console.subscribe(listener)
         if self.hold_button:
@@ -72,7 +76,8 @@ class Board:
         except BaseException:
             await self.stop()
             raise
-        return [f"smpsim: {self.profile.name} serving SMP over {e.medium} on {e.describe()}"
+        name = self.name or self.profile.name
+        return [f"smpsim: {name} serving SMP over {e.medium} on {e.describe()}"
                 for e in self.endpoints]
 
     def endpoint(self, kind: type[E]) -> E:

@@ -18,6 +18,7 @@ from smpsim.control import ctl
 from smpsim.control.service import DEFAULT_CONTROL, ControlService
 from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
+from smpsim.fleet import cli as fleet_cli
 from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     control.add_argument("--trace", type=Path, metavar="FILE.jsonl",
                          help="append every event to this file, one JSON line each")
 
+    fleet_cli.add_parser(sub, _time_scale)
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
     ctl.add_parser(sub)
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return ctl.run(args)
         if args.command == "demo":
             return demo.run(args)
+        if args.command == "fleet":
+            return fleet_cli.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ and the console. An endpoint only moves bytes: what they mean is the runner's an
 from __future__ import annotations
 
 import importlib
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -36,6 +37,9 @@ class EndpointSpec:
     central: str | None = None
     """ble: on the BlueZoo mock, the kind of central the link model stands for (a key of
     :data:`smpsim.transports.ble.link.CENTRALS`); ``None``: a phone."""
+    sock: socket.socket | None = None
+    """udp: a socket bound already, served instead of binding ``where`` (a fleet binds every
+    board's address before any board starts, so a taken address is an error up front)."""
 
 
 class Endpoint(Protocol):

@@ -81,7 +81,10 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 
 async def open_endpoint(runner: Runner, spec: EndpointSpec) -> UdpEndpoint:
-    """Serve SMP on the spec's ``HOST:PORT``; a bind failure is a :class:`ConfigError`."""
+    """Serve SMP on the spec's ``HOST:PORT`` (or its bound socket); a bind failure is a
+    :class:`ConfigError`."""
+    if spec.sock is not None:
+        return await serve_udp_socket(runner, spec.sock)
     host, port = parse_hostport(spec.where or DEFAULT_ADDRESS)
     try:
         return await serve_udp(runner, host, port)
@@ -103,6 +106,14 @@ async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
     except OSError:
         sock.close()
         raise
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
+    return protocol
+
+
+async def serve_udp_socket(runner: Runner, sock: socket.socket) -> UdpEndpoint:
+    """Serve SMP on a UDP socket bound already."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
         lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
