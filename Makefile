@@ -42,6 +42,7 @@ docker-test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
+	$(BIN)/python bench/bench_perf.py
 
 bench-ble: $(STAMP)
 	$(BIN)/python bench/bench_ble.py
