@@ -7,12 +7,11 @@ re-exports it), so import from there.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Final
-
-import struct
 
 from smpsim.errors import SmpsimError
 
