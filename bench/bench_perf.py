@@ -1,7 +1,8 @@
 """``make bench`` (second half): the figures of issue 15 next to their goals, in one run.
 
-- plugin overhead: an empty pytest project timed with smpsim's ``pytest11`` plugin and with
-  ``-p no:smpsim`` (median of 5 alternating runs each);
+- plugin overhead: the CPU time of an empty pytest project's session with smpsim's
+  ``pytest11`` plugin and with ``-p no:smpsim`` (median of 5 alternating runs each), and the
+  plugin module's import by itself;
 - time to first echo: ``smpsim run`` launched until its first SMP echo answer over UDP
   (bytecode cached; median of 5);
 - upload chunk cost in ``Server.handle``, in-process: a steady chunk (mid-upload) and the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import socket
 import statistics
 import struct
@@ -34,6 +36,10 @@ CHUNK = 1024
 """Image bytes per upload request: a 1.1 KiB SMP frame, as smpclient sends over UDP."""
 
 
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+"""Child processes write and use cached bytecode, as an installed smpsim does."""
+
+
 def _median_runs(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
@@ -41,14 +47,17 @@ def _median_runs(runs: int, measure: Callable[[], float]) -> float:
 # --- plugin overhead ----------------------------------------------------------------------
 
 def _pytest_seconds(project: Path, *args: str) -> float:
-    start = time.perf_counter()
+    """CPU seconds (user + system) of one pytest session: steadier than wall time on a
+    machine that other work shares."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args,
-                    str(project)], check=True, capture_output=True, cwd=project)
-    return time.perf_counter() - start
+                    str(project)], check=True, capture_output=True, cwd=project, env=CHILD_ENV)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def plugin_overhead_ms(runs: int) -> tuple[float, float]:
-    """(median ms of a session with the plugin, median ms added by it)."""
+    """(median CPU ms of a session with the plugin, median CPU ms added by it)."""
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         (project / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
@@ -59,6 +68,16 @@ def plugin_overhead_ms(runs: int) -> tuple[float, float]:
             without.append(_pytest_seconds(project, "-p", "no:smpsim"))
     base = statistics.median(without)
     return statistics.median(with_plugin) * 1e3, (statistics.median(with_plugin) - base) * 1e3
+
+
+def plugin_import_ms(runs: int) -> float:
+    """Median wall ms of ``import smpsim.pytest_plugin`` in a fresh interpreter that has
+    already imported pytest (what the ``pytest11`` entry point costs by itself)."""
+    code = ("import time, pytest; t = time.perf_counter(); import smpsim.pytest_plugin; "
+            "print(time.perf_counter() - t)")
+    return 1e3 * statistics.median(
+        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True, env=CHILD_ENV).stdout) for _ in range(runs))
 
 
 # --- time to first echo -------------------------------------------------------------------
@@ -83,7 +102,7 @@ def first_echo_ms() -> float:
     start = time.perf_counter()
     proc = subprocess.Popen([str(smpsim), "run", "--udp", f"{HOST}:{port}", "--time-scale", "0",
                              "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV)
     try:
         seq = 0
         while time.perf_counter() - start < 10:
@@ -156,8 +175,9 @@ def main() -> int:
     print(f"\nIssue 15 figures (median of {args.runs}; {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]})")
     session_ms, plugin_ms = plugin_overhead_ms(args.runs)
-    _row("pytest plugin overhead", plugin_ms, "ms", 20)
-    print(f"  {'':<34} (empty project, {session_ms:.0f} ms per session with the plugin)")
+    _row("pytest plugin overhead (CPU)", plugin_ms, "ms", 20)
+    print(f"  {'':<34} (empty project, {session_ms:.0f} CPU ms per session with the plugin)")
+    _row("import smpsim.pytest_plugin", plugin_import_ms(args.runs), "ms", 20)
     first_echo_ms()  # bytecode cached
     _row("smpsim run -> first echo", _median_runs(args.runs, first_echo_ms), "ms", 100)
     steady_us, first_us = upload_chunk_us(args.runs)
