@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble images docker-test clean
+.PHONY: run test lint bench bench-ble images screenshot demo docker-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux; }
 	@# dbus-daemon: the private bus the BLE tests run BlueZoo (a BlueZ mock) on.
 	command -v dbus-daemon >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends dbus; }
-	@# chromium: the headless browser the Web Bluetooth tests drive (Debian's; none is downloaded).
+	@# chromium: the headless browser the Web Bluetooth and dashboard tests drive (Debian's; none
+	@# is downloaded).
 	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -35,6 +36,14 @@ test: lint
 images: $(STAMP)
 	$(BIN)/python flash_images/build.py
 
+# The README's picture of the dashboard, taken mid-swap from the rollback demo.
+screenshot: $(STAMP)
+	$(BIN)/python docs/screenshot.py
+
+# The rollback story on a board, with its dashboard (open the address it prints).
+demo: $(STAMP)
+	$(BIN)/smpsim demo rollback --pause --stay
+
 # The container image in a real Docker, end to end (docker/test.sh says what it does). Needs
 # root and minutes: not part of `make test`.
 docker-test: $(STAMP)
@@ -43,6 +52,7 @@ docker-test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
 	$(BIN)/python bench/bench_perf.py
+	$(BIN)/python bench/bench_dashboard.py
 
 bench-ble: $(STAMP)
 	$(BIN)/python bench/bench_ble.py

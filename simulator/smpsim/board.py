@@ -37,6 +37,9 @@ class Board:
     """1.0 real time, 0 instant."""
     flash_path: Path | None = None
     """Flash file; ``None`` keeps flash in memory."""
+    before_boot: Callable[[Board], None] | None = None
+    """Called once the device, its runner and the endpoints exist, before the first boot: the
+    control plane attaches here, so its trace and event stream have that boot too."""
     hold_button: bool = False
     """Power on with the recovery button held (released once the board is up): MCUboot
     enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
@@ -60,6 +63,8 @@ class Board:
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
+            if self.before_boot is not None:
+                self.before_boot(self)
             await self.runner.start()
             self.device.release_button()
             for endpoint in self.endpoints:

@@ -1,10 +1,12 @@
-"""Command line: ``smpsim run`` serves an emulated board; ``smpsim profiles`` lists the boards."""
+"""Command line: ``smpsim run`` serves an emulated board; ``smpsim profiles`` lists the boards;
+``smpsim ctl`` drives a running board's control plane; ``smpsim flash`` works on flash files."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,6 +14,9 @@ from pathlib import Path
 from smpsim import __version__, flashtool
 from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
+from smpsim.control import ctl
+from smpsim.control.service import DEFAULT_CONTROL, ControlService
+from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
 from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
@@ -79,13 +84,32 @@ def _parser() -> argparse.ArgumentParser:
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"], help="default info")
+    control = run.add_argument_group(
+        "control plane", "watch the board, act on it and inject faults (see smpsim ctl)")
+    control.add_argument("--control", nargs="?", const=DEFAULT_CONTROL, metavar="HOST:PORT",
+                         help=f"serve the control API (HTTP and WebSocket) here (default off; "
+                              f"{DEFAULT_CONTROL} when given without a value; port 0 picks one, "
+                              "printed on the ready line)")
+    control.add_argument("--dashboard", action="store_true",
+                         help="watch the board in a browser: turns --control on (at "
+                              f"{DEFAULT_CONTROL} unless given) and prints the page's address "
+                              "on the ready line")
+    control.add_argument("--control-token", metavar="TOKEN",
+                         help="bearer token every API request must carry; needed to serve off "
+                              "loopback (default: $SMPSIM_CONTROL_TOKEN)")
+    control.add_argument("--faults", type=Path, metavar="FILE.toml",
+                         help="faults to add when the board is up ([[fault]] tables)")
+    control.add_argument("--trace", type=Path, metavar="FILE.jsonl",
+                         help="append every event to this file, one JSON line each")
 
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
+    ctl.add_parser(sub)
+    demo.add_parser(sub, _time_scale)
     return parser
 
 
-async def _serve(board: Board) -> list[str]:
+async def _serve(board: Board, control: ControlService) -> list[str]:
     """Serve until SIGINT or SIGTERM; returns what went wrong meanwhile (a radio lost)."""
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
@@ -100,12 +124,16 @@ async def _serve(board: Board) -> list[str]:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, signalled)
-    for line in await board.start():
-        print(line, flush=True)
+    lines = await board.start()  # stops what it started if it fails
     try:
+        if control.wanted:
+            lines += await control.start()
+        for line in lines:
+            print(line, flush=True)
         await stop.wait()
         return board.failures()
     finally:
+        await control.stop()
         await board.stop()
 
 
@@ -136,10 +164,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.ble:
         specs.append(EndpointSpec("ble", args.adapter or "hci0",
                                   central=args.ble_central or DEFAULT_CENTRAL))
+    if args.dashboard and args.control is None:
+        args.control = DEFAULT_CONTROL
+    if args.control_token is not None and args.control is None:
+        raise ConfigError("--control-token guards --control, which is not given")
+    token = args.control_token or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
+    control = ControlService(args.control, token, args.faults, args.trace, args.dashboard)
+    control.check(profile)
     board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash,
-                  hold_button=args.hold_button)
+                  hold_button=args.hold_button,
+                  before_boot=control.attach if control.wanted else None)
     try:
-        failures = asyncio.run(_serve(board))
+        failures = asyncio.run(_serve(board, control))
     except asyncio.CancelledError:
         print("smpsim: error: stopped before closing cleanly (signalled twice)", file=sys.stderr)
         return 1
@@ -169,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "ctl":
+            return ctl.run(args)
+        if args.command == "demo":
+            return demo.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)

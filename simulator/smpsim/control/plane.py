@@ -43,8 +43,12 @@ BROWNOUT_OFF_S = 0.05
 APP_OVERRIDES: dict[str, dict[str, Any]] = {
     "crash": {"boot": "crash"}, "hang": {"boot": "hang"}, "no_confirm": {"confirm": False}}
 """What an app fault makes the next boot's application do."""
-ACTIONS = ("reset", "power-off", "power-on", "power-cycle", "power-cut", "time-scale",
-           "boot-mode", "ble-disconnect", "button")
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "reset": (), "power-off": (), "power-on": (), "power-cycle": ("off_s",),
+    "power-cut": ("before_op", "at_swap_percent", "restore_after_s"), "time-scale": ("scale",),
+    "boot-mode": ("mode",), "ble-disconnect": (), "button": ("held",)}
+"""Each action and the body fields it takes."""
+ACTIONS = tuple(ACTION_FIELDS)
 
 
 class ActionError(ValueError):
@@ -168,6 +172,17 @@ class ControlPlane:
         elif kind == "mcuboot" and fields.get("phase") == "start":
             self._snapshot = self.device.flash.snapshot()
         self.hub.publish(kind, **fields)
+        if kind == "app" and fields.get("phase") == "fault":
+            self._app_faults_fired()
+
+    def _app_faults_fired(self) -> None:
+        # The boot took the application overrides: the app faults waiting for it have struck.
+        for fault in self.faults.values():
+            if isinstance(fault, AppFault) and fault.kind != "brownout" and fault.hits == 0:
+                fault.hits = 1
+                does = {"crash": "crashes", "hang": "hangs"}.get(fault.kind,
+                                                                 "does not confirm itself")
+                self._fired(fault, f"the application of boot {self.device.boot_count} {does}")
 
     def _swap_started(self, fields: dict[str, Any]) -> None:
         total = swap_ops(self.device, self._snapshot, int(fields.get("image", 0)))
@@ -286,10 +301,12 @@ class ControlPlane:
             raise ActionError(f"no action {name!r}; known: {', '.join(ACTIONS)}")
         if not isinstance(body, dict):
             raise ActionError("the body must be a JSON object")
-        fields = dict(body)
-        result = await handler(fields)
-        if fields:
-            raise ActionError(f"unknown field {sorted(fields)[0]!r} for {name}")
+        # Unknown fields are refused before the handler acts: a refused request changes nothing.
+        unknown = sorted(set(body) - set(ACTION_FIELDS[name]))
+        if unknown:
+            raise ActionError(f"unknown field {unknown[0]!r} for {name}; it takes "
+                              f"{', '.join(ACTION_FIELDS[name]) or 'no fields'}")
+        result = await handler(dict(body))
         self.hub.publish("power" if name.startswith("power") else "action", action=name,
                          **{k: v for k, v in result.items() if k != "state"})
         return {"action": name, **result, "state": self.runner.state}
@@ -429,7 +446,7 @@ class ControlPlane:
             return fault in self._flash_faults.faults
         if fault.kind == "brownout":
             return self._brownout is fault
-        return bool(self.device.next_boot_app)
+        return fault.hits == 0 and bool(self.device.next_boot_app)
 
     def list_faults(self) -> list[dict[str, Any]]:
         """Every fault added (active or spent), oldest first."""
