@@ -36,14 +36,26 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from smpsim.config import DEFAULT_PROFILE, Profile
-from smpsim.testing.emulated import DeviceState, EmulatedDevice
-
-if TYPE_CHECKING:  # the Web Bluetooth bench's aiohttp and bless are an optional extra
+if TYPE_CHECKING:  # the board and the Web Bluetooth bench load when a fixture is first used
+    from smpsim.config import Profile
+    from smpsim.testing.emulated import DeviceState, EmulatedDevice
     from smpsim.testing.webbt import WebBluetooth
 
 __all__ = ["DeviceState", "EmulatedDevice"]
 """Re-exported: client test suites import the board from here."""
+
+DEFAULT_PROFILE = "nrf52840dk"
+"""smpsim.config.DEFAULT_PROFILE, repeated so that loading this plugin (in every pytest session
+where smpsim is installed) imports nothing of the simulator; a unit test keeps them equal."""
+
+
+def __getattr__(name: str) -> Any:
+    # The re-exports load the emulated board on first use, not with the plugin.
+    if name in __all__:
+        from smpsim.testing import emulated
+
+        return getattr(emulated, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,6 +69,8 @@ def smp_device_factory() -> Iterator[Callable[..., EmulatedDevice]]:
     """Start any number of emulated boards: ``smp_device_factory(profile, time_scale=...)``;
     ``serial=True`` adds a PTY (``.serial_path``)."""
     started: list[EmulatedDevice] = []
+
+    from smpsim.testing.emulated import EmulatedDevice
 
     def make(profile: str | Path | Profile = DEFAULT_PROFILE, **options: Any) -> EmulatedDevice:
         device = EmulatedDevice(profile, **options).start()

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Final
 
-import construct  # type: ignore[import-untyped]
-
 from smpsim.errors import SmpsimError
 
 Read = Callable[[int, int], bytes]
@@ -209,25 +207,11 @@ class ImageVersion:
         return hash(self.key())
 
 
-_VERSION = construct.Struct(
-    "major" / construct.Int8ul,
-    "minor" / construct.Int8ul,
-    "revision" / construct.Int16ul,
-    "build" / construct.Int32ul,
-)
-_HEADER = construct.Struct(
-    "magic" / construct.Int32ul,
-    "load_addr" / construct.Int32ul,
-    "hdr_size" / construct.Int16ul,
-    "protect_tlv_size" / construct.Int16ul,
-    "img_size" / construct.Int32ul,
-    "flags" / construct.Int32ul,
-    "version" / _VERSION,
-    "pad1" / construct.Int32ul,
-)
+_HEADER = struct.Struct("<IIHHIIBBHII")
+"""magic, load_addr, hdr_size, protect_tlv_size, img_size, flags, then the version (major,
+minor, revision, build) and the padding word: all little-endian."""
 _TLV_HEAD = struct.Struct("<HH")
-"""A TLV info header (``it_magic``, ``it_tlv_tot``) or record header (``it_type``, ``it_len``):
-struct, not construct, as every boot walks them."""
+"""A TLV info header (``it_magic``, ``it_tlv_tot``) or record header (``it_type``, ``it_len``)."""
 
 
 @dataclass(frozen=True)
@@ -262,13 +246,9 @@ class ImageHeader:
     def build(self) -> bytes:
         """The 32 header bytes."""
         v = self.version
-        data = _HEADER.build({
-            "magic": self.magic, "load_addr": self.load_addr, "hdr_size": self.hdr_size,
-            "protect_tlv_size": self.protect_tlv_size, "img_size": self.img_size,
-            "flags": int(self.flags), "pad1": 0,
-            "version": {"major": v.major, "minor": v.minor, "revision": v.revision,
-                        "build": v.build}})
-        return bytes(data)
+        return _HEADER.pack(self.magic, self.load_addr, self.hdr_size, self.protect_tlv_size,
+                            self.img_size, int(self.flags), v.major, v.minor, v.revision,
+                            v.build, 0)
 
     @property
     def bootable(self) -> bool:
@@ -303,11 +283,10 @@ class Tlv:
 @functools.lru_cache(maxsize=1024)
 def _parse_header(data: bytes) -> ImageHeader:
     # Every boot of every board of a fleet reads the same few headers: decode each once.
-    raw = _HEADER.parse(data)
-    v = raw.version
-    return ImageHeader(int(raw.magic), int(raw.load_addr), int(raw.hdr_size),
-                       int(raw.protect_tlv_size), int(raw.img_size), ImageFlag(int(raw.flags)),
-                       ImageVersion(int(v.major), int(v.minor), int(v.revision), int(v.build)))
+    magic, load_addr, hdr_size, protect_tlv_size, img_size, flags, major, minor, revision, \
+        build, _pad = _HEADER.unpack(data)
+    return ImageHeader(magic, load_addr, hdr_size, protect_tlv_size, img_size, ImageFlag(flags),
+                       ImageVersion(major, minor, revision, build))
 
 
 def read_tlv_info(read: Read, offset: int) -> tuple[int, int]:
