@@ -103,10 +103,10 @@ def test_update_then_rollback_with_smpmgr(browser: BrowserContext, tmp_path: Pat
 
         # Rollback: a build that crashes at boot; MCUboot goes back to 1.1.0 by itself.
         smpmgr(host, "image", "upload", str(IMAGES / "app-2.0.0-crash.bin"))
-        page.wait(lambda: page.slots()[1], ("2.0.0", flags("bootable")))
+        page.wait(lambda: page.slots().get(1), ("2.0.0", flags("bootable")))
         smpmgr(host, "image", "state-write",
                page.attribute(".slot[data-slot='1']", "data-hash") or "")
-        page.wait(lambda: page.slots()[1], ("2.0.0", flags("bootable", "pending")))
+        page.wait(lambda: page.slots().get(1), ("2.0.0", flags("bootable", "pending")))
         smpmgr(host, "os", "reset")
         page.wait(lambda: page.attribute("#boot-outcome", "data-outcome"), "reverted")
         assert page.page.text_content("#boot-outcome") == "reverted to 1.1.0"
@@ -177,7 +177,7 @@ def test_power_cut_mid_swap_from_the_page(browser: BrowserContext) -> None:
             digest = bytes.fromhex(board.api("/api/slots")[1]["hash"])
             assert success(await client.request(ImageStatesWrite(hash=digest)))
         in_thread(lambda: smp_session(board.smp_host, board.smp_port, upload_and_test))
-        page.wait(lambda: page.slots()[1], ("1.1.0", flags("bootable", "pending")))
+        page.wait(lambda: page.slots().get(1), ("1.1.0", flags("bootable", "pending")))
 
         page.page.fill("#cut-percent", "40")
         page.page.once("dialog", lambda dialog: dialog.accept())
@@ -252,7 +252,7 @@ def test_page_keeps_up_with_an_upload_at_time_scale_0(browser: BrowserContext) -
         assert events + skipped > UPLOADS * len(big) // 1500, events  # two per chunk at least
         assert renders <= gaps["frames"] + 1  # never more than one redraw per frame
         assert gaps["max"] < 1000, gaps  # the page never froze
-        page.wait(lambda: page.slots()[1], ("9.0.0", flags("bootable")))
+        page.wait(lambda: page.slots().get(1), ("9.0.0", flags("bootable")))
         assert page.errors == []
 
 
