@@ -8,7 +8,7 @@ import typing
 
 from smpsim.errors import ConfigError
 from smpsim.transports.endpoint import EndpointSpec
-from smpsim.transports.link_faults import Origin
+from smpsim.transports.origin import Origin
 from smpsim.transports.runner import Runner
 
 DEFAULT_ADDRESS = "127.0.0.1:1337"
