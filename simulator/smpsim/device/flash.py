@@ -27,7 +27,7 @@ import hashlib
 import math
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -256,7 +256,16 @@ class NorFlash:
     def is_erased(self, offset: int, length: int) -> bool:
         """Whether every byte of the range reads 0xFF; whole erased sectors cost nothing."""
         self._check_bounds(offset, length)
-        for index, start, stop in self._pieces(offset, length):
+        if not length:
+            return True
+        first = bisect.bisect_right(self._starts, offset) - 1
+        last = bisect.bisect_right(self._starts, offset + length - 1)
+        if self._data[first:last].count(None) == last - first:
+            return True  # every sector the range touches is known erased (a slot before upload)
+        return self._bytes_erased(self._pieces(offset, length))
+
+    def _bytes_erased(self, pieces: Iterable[tuple[int, int, int]]) -> bool:
+        for index, start, stop in pieces:
             contents = self._data[index]
             if contents is None:
                 continue
@@ -350,14 +359,21 @@ class NorFlash:
         if offset % self.write_block or length % self.write_block:
             raise Misaligned(f"write {offset:#x}+{length} not aligned to "
                              f"{self.write_block}-byte write blocks")
-        if not self.is_erased(offset, length):
+        # Most writes stay inside one sector (an upload's 512-byte buffers): one piece, found
+        # once, for both the erased check and the copy.
+        index = bisect.bisect_right(self._starts, offset) - 1
+        start = offset - self._starts[index]
+        pieces = [(index, start, start + length)] \
+            if length and start + length <= self.sectors[index].size \
+            else self._pieces(offset, length)
+        if not self._bytes_erased(pieces):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         self._operation()
         extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
         self._spend(math.ceil(length / self.write_block) * self._write_s + extra)
         pos = 0
-        for index, start, stop in self._pieces(offset, length):
-            piece = data[pos:pos + stop - start]
+        for index, start, stop in pieces:
+            piece = data if len(pieces) == 1 else data[pos:pos + stop - start]
             pos += stop - start
             if piece.count(ERASED) != len(piece):  # 0xFF over erased bytes changes nothing
                 self._own(index)[start:stop] = piece
