@@ -201,8 +201,8 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
         if not isinstance(pairs, list):  # pragma: no cover - major type 5 yields pairs
             raise DecodeError("not a map")
         return pairs
-    # Every request body passes here: short text keys, unsigned and byte-string values are
-    # read inline (the same checks as _item's, without a call per item).
+    # Every request body passes here: short text keys, unsigned, byte-string and short text
+    # values are read inline (the same checks as _item's, without a call per item).
     end = len(data)
     pos += 1
     pairs = []
@@ -228,6 +228,11 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
                 if stop > end:
                     raise DecodeError("truncated string")
                 value, pos = data[after:stop], stop
+        elif 0x60 <= initial < 0x78:  # text of 0-23 bytes (an echo's "d")
+            stop = pos + 1 + info
+            if stop > end:
+                raise DecodeError("truncated string")
+            value, pos = data[pos + 1:stop].decode("utf-8", "surrogateescape"), stop
         else:
             value, pos = _item(data, pos, 1)
         pairs.append((key, value))
@@ -279,7 +284,10 @@ def _encode(out: bytearray, value: Any) -> None:
     kind = type(value)
     if kind is str:
         raw = value.encode("utf-8", "surrogateescape")
-        _head(out, 3, len(raw))
+        if len(raw) < 24:  # keys and short text: the head is one byte
+            out.append(0x60 | len(raw))
+        else:
+            _head(out, 3, len(raw))
         out += raw
     elif kind is int:
         if value >= 0:

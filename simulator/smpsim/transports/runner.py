@@ -173,14 +173,16 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
-        if self.in_recovery and origin.medium not in RECOVERY_MEDIA:
+        recovery = self.in_recovery
+        if recovery and origin.medium not in RECOVERY_MEDIA:
             return  # MCUboot serves its UART alone
-        if self._busy or not self.online.is_set():
-            if self.online.is_set():
+        online = self.online.is_set()
+        if self._busy or not online:
+            if online:
                 self._queue.append((unit, send))
             return
         try:
-            reply = self._handle(unit)
+            reply = self._handle(unit) if recovery else self.server.handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
