@@ -17,8 +17,8 @@ decoded trailers of both slots; :data:`SWAP_TABLE` holds it as data.
 
 from __future__ import annotations
 
-import functools
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
