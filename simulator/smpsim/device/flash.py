@@ -305,13 +305,15 @@ class NorFlash:
         """A cut is armed and has not happened yet."""
         return self._cut_at is not None
 
-    def _operation(self) -> None:
+    def _begin(self, kind: str, offset: int, length: int, seconds: float) -> None:
+        """Start an operation that takes ``seconds``: the power cut, the injected faults and
+        the time come before it changes anything."""
         if self._cut_at is not None and self.ops + 1 >= self._cut_at:
             self._cut_at = None
             raise PowerLoss(f"power cut before flash operation {self.ops + 1}")
         self.ops += 1
-
-    def _spend(self, seconds: float) -> None:
+        if self.faults is not None:
+            seconds += self.faults.before(kind, offset, length)
         try:
             self._clock.spend(seconds)
         except PowerLoss:  # a paced boot cut short while waiting: the operation never happened
@@ -348,11 +350,9 @@ class NorFlash:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
         first, last = self._span(offset, length)
         sectors = self.sectors[first:last]
-        self._operation()
-        extra = self.faults.before("erase", offset, length) if self.faults is not None else 0.0
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
-        self._spend((sectors[0].erase_s if len(sectors) == 1 else
-                     sum(s.erase_s for s in sectors)) + extra)
+        self._begin("erase", offset, length, sectors[0].erase_s if len(sectors) == 1 else
+                    sum(s.erase_s for s in sectors))
         for index in range(first, last):
             self._data[index] = None
             self.sector_erases[index] += 1
@@ -385,9 +385,7 @@ class NorFlash:
                 raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         elif not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
-        self._operation()
-        extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
-        self._spend(length // self.write_block * self._write_s + extra)  # whole blocks
+        self._begin("write", offset, length, length // self.write_block * self._write_s)
         if single:
             if data != blank:  # 0xFF over erased bytes changes nothing
                 own = self._data[index]
