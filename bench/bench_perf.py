@@ -178,8 +178,9 @@ def _upload_image(size: int) -> bytes:
 
 
 async def _paced_upload(size: int) -> tuple[float, float, float, int]:
-    """(seconds from each request to its answer, summed; the model's busy seconds; the whole
-    upload's seconds; requests) for an upload at time scale 1 through a runner."""
+    """(seconds from each request to its answer leaving the board, summed; the model's busy
+    seconds; the whole upload's seconds; requests) for an upload at time scale 1 through a
+    runner."""
     from smpsim.config import load_profile
     from smpsim.device.mcu import Device
     from smpsim.transports.runner import Runner
@@ -197,11 +198,11 @@ async def _paced_upload(size: int) -> tuple[float, float, float, int]:
     answering = 0.0
     start = time.perf_counter()
     for frame in frames:
-        answer: asyncio.Future[bytes] = loop.create_future()
+        answer: asyncio.Future[float] = loop.create_future()
         sent = time.perf_counter()
-        runner.submit(frame, lambda out, answer=answer: answer.done() or answer.set_result(out))
-        await answer
-        answering += time.perf_counter() - sent
+        runner.submit(frame, lambda _out, answer=answer: answer.done()
+                      or answer.set_result(time.perf_counter()))
+        answering += await answer - sent
     whole = time.perf_counter() - start
     model = device.clock.busy_total - busy
     await runner.close()
