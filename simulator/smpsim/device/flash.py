@@ -443,7 +443,8 @@ class NorFlash:
     def checkpoint(self) -> Checkpoint:
         """The flash's contents and counters now, to :meth:`restore` later. Costs a reference per
         sector: the sectors written since the last checkpoint are frozen (shared, copied on
-        their next write), the others are shared with it already."""
+        their next write), the others are shared with it already. Frozen sectors no longer
+        count in :attr:`stored_bytes` (a sweep's flash, never a fleet board's)."""
         data = self._data
         for index in self._owned:
             contents = data[index]
