@@ -189,5 +189,6 @@ class Device:
         return self.boot()
 
     def close(self) -> None:
-        """Release the flash file."""
+        """Release the file system's memory and the flash file."""
+        self.fs.reset()
         self.flash.close()
