@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from smpsim import flashfile
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
 from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
@@ -41,11 +42,18 @@ class Board:
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
     """The open endpoints, in the order of :attr:`specs`."""
+    flash_file: flashfile.FlashFile | None = field(init=False, default=None)
+    """The flash file this board owns (locked) while it runs."""
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
-        self.device = Device(self.profile, time_scale=self.time_scale,
-                             flash_path=self.flash_path)
+        if self.flash_path is not None:
+            self.flash_file = flashfile.acquire(self.flash_path, self.profile.board.flash.size)
+        try:
+            self._make_device()
+        except BaseException:
+            await self.stop()
+            raise
         self.device.console.subscribe(lambda line: log.info("console: %s", line))
         self.runner = Runner(self.device)
         try:
@@ -54,11 +62,20 @@ class Board:
             await self.runner.start()
             for endpoint in self.endpoints:
                 await endpoint.started()
+            if self.flash_file is not None:
+                self.flash_file.commit()  # the board is up: its new flash file takes its name
         except BaseException:
             await self.stop()
             raise
         return [f"smpsim: {self.profile.name} serving SMP over {e.medium} on {e.describe()}"
                 for e in self.endpoints]
+
+    def _make_device(self) -> None:
+        new = self.flash_file is not None and self.flash_file.created
+        self.device = Device(self.profile, time_scale=self.time_scale,
+                             flash_path=self.flash_file.open_path if self.flash_file else None)
+        if new and self.device.bootloader is not None:
+            self.device.provision()
 
     def endpoint(self, kind: type[E]) -> E:
         """The first open endpoint of class ``kind``."""
@@ -68,10 +85,14 @@ class Board:
         raise LookupError(f"this board serves no {kind.__name__}")
 
     async def stop(self) -> None:
-        """Close the endpoints (last opened first) and the flash file."""
+        """Close the endpoints (last opened first) and the flash file (a new one never
+        committed is removed)."""
         while self.endpoints:
             await self.endpoints.pop().close()
         if hasattr(self, "runner"):
             await self.runner.close()
         if hasattr(self, "device"):
             self.device.close()
+        if self.flash_file is not None:
+            self.flash_file.close()  # after the device: the lock outlives every write
+            self.flash_file = None
