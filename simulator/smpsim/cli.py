@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from smpsim import __version__, flashtool
 from smpsim.board import DEFAULT_UDP, Board
@@ -17,13 +19,18 @@ from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
 
+TIME_SCALE_MAX = 1000.0
+"""Slowest time scale: a board 1000 times slower than real (an erase of 85 ms takes 85 s)."""
+
+
 def _time_scale(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (instant) or more (1.0 is real time)")
+    if not 0 <= value <= TIME_SCALE_MAX:  # nan fails this too
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 (instant) to {TIME_SCALE_MAX:g} (1.0 is real time), not {text}")
     return value
 
 
@@ -37,8 +44,16 @@ def _baud(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors as every other error of smpsim: ``smpsim: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"smpsim: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smpsim",
         description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
     parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
@@ -146,3 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `smpsim flash info ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere at exit
+        return 0

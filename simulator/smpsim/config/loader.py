@@ -9,7 +9,9 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -29,10 +31,12 @@ from smpsim.config.schema import (
     TEST_KEYS,
     Ble,
     Bootloader,
+    FlashGeometry,
     Profile,
     Serial,
     StatsGroup,
 )
+from smpsim.config.schema import Board as BoardSpec
 from smpsim.errors import ConfigError
 
 DEFAULT_PROFILE = "nrf52840dk"
@@ -64,7 +68,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table")
         return _build(tp, value, where)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Every float of a profile is a duration or a rate: nan, inf or a negative one would
+        # stall, crash or spin the board's clock.
+        if not 0 <= value < math.inf:
+            raise ConfigError(f"{where} must be a finite number, 0 or more, not {value}")
         return float(value)
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{where} must be an integer, not a boolean")
@@ -122,6 +130,9 @@ def _read_table(ref: str, relative_to: Path | None,
             text, source = path.read_text(encoding="utf-8"), str(path.resolve())
         except OSError as exc:
             raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"profile {path} is not UTF-8 text (TOML is): byte "
+                              f"{exc.start} is {exc.object[exc.start]:#04x}") from None
         base_dir: Path | None = path.parent
     else:
         resource = _builtin_dir() / f"{ref}.toml"
@@ -142,6 +153,80 @@ def _read_table(ref: str, relative_to: Path | None,
         base, _ = _read_table(parent, base_dir, (*seen, source))
         table = _merge(base, table)
     return table, source
+
+
+FLASH_SIZE_MAX = 256 << 20
+"""The largest flash a profile may give a board (256 MiB): internal flash is a few MiB."""
+SECTORS_MAX = 65536
+"""The most sectors a flash may have (256 MiB of 4 KiB sectors)."""
+UDP_MTU_MIN = 16
+"""``firmware.udp_mtu`` below this holds no SMP request worth the name (a header is 8 bytes)."""
+
+
+def _check_flash(flash: FlashGeometry) -> list[int]:
+    """Check the geometry; returns the sector edges (0 and the size included)."""
+    if not 0 < flash.size <= FLASH_SIZE_MAX:
+        raise ConfigError(f"board.flash.size must be from 1 to {FLASH_SIZE_MAX:#x} bytes "
+                          f"(256 MiB), not {flash.size}")
+    if flash.base < 0:
+        raise ConfigError(f"board.flash.base must not be negative, not {flash.base}")
+    if not 1 <= flash.write_block <= 4096:
+        raise ConfigError(f"board.flash.write_block must be from 1 to 4096 bytes, not "
+                          f"{flash.write_block}")
+    if flash.sectors:
+        for index, group in enumerate(flash.sectors):
+            if group.size < 1 or group.size % flash.write_block or group.count < 1:
+                raise ConfigError(f"board.flash.sectors[{index}]: size must be a positive "
+                                  f"multiple of write_block ({flash.write_block}) and count "
+                                  "at least 1")
+        count = sum(g.count for g in flash.sectors)
+        total = sum(g.size * g.count for g in flash.sectors)
+        if total != flash.size:
+            raise ConfigError(f"board.flash.sectors add up to {total:#x} bytes; "
+                              f"board.flash.size is {flash.size:#x}")
+    else:
+        if flash.erase_block < 1 or flash.erase_block % flash.write_block \
+                or flash.size % flash.erase_block:
+            raise ConfigError(f"board.flash.erase_block must be a positive multiple of "
+                              f"write_block ({flash.write_block}) that divides size "
+                              f"({flash.size:#x}), not {flash.erase_block}")
+        count = flash.size // flash.erase_block
+    if count > SECTORS_MAX:
+        raise ConfigError(f"board.flash has {count} sectors; at most {SECTORS_MAX} allowed "
+                          "(larger erase blocks)")
+    if not flash.sectors:
+        return list(range(0, flash.size + 1, flash.erase_block))
+    edges = [0]
+    for group in flash.sectors:
+        for _ in range(group.count):
+            edges.append(edges[-1] + group.size)
+    return edges
+
+
+def _check_partitions(board: BoardSpec) -> None:
+    edges = _check_flash(board.flash)
+    size = board.flash.size
+    names: set[str] = set()
+    for index, part in enumerate(board.partitions):
+        where = f"board.partitions[{index}] ({part.name!r})"
+        if not part.name or part.name in names:
+            raise ConfigError(f"{where}: a partition name must be non-empty and unique")
+        names.add(part.name)
+        end = part.offset + part.size
+        if part.offset < 0 or part.size < 1 or end > size:
+            raise ConfigError(f"{where}: {part.offset:#x}+{part.size:#x} must lie inside the "
+                              f"flash (0x0..{size:#x})")
+        for point in (part.offset, end):
+            at = bisect.bisect_left(edges, point)
+            if at == len(edges) or edges[at] != point:
+                raise ConfigError(f"{where}: {point:#x} is not on a sector edge (partitions "
+                                  "are whole sectors)")
+    ordered = sorted(board.partitions, key=lambda p: p.offset)
+    for first, second in zip(ordered, ordered[1:], strict=False):
+        if first.offset + first.size > second.offset:
+            raise ConfigError(f"board.partitions: {first.name!r} "
+                              f"({first.offset:#x}+{first.size:#x}) overlaps {second.name!r} "
+                              f"(from {second.offset:#x})")
 
 
 def _check_ble(ble: Ble) -> None:
@@ -193,6 +278,11 @@ def _check_groups(profile: Profile) -> None:
     _check_choice("firmware.os.taskstat_key", profile.firmware.os.taskstat_key, TASKSTAT_KEYS)
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
+    if profile.firmware.buf_count < 1:
+        raise ConfigError("firmware.buf_count must be at least 1")
+    if profile.firmware.udp_mtu < UDP_MTU_MIN:
+        raise ConfigError(f"firmware.udp_mtu must be at least {UDP_MTU_MIN} (an SMP header "
+                          f"is 8 bytes), not {profile.firmware.udp_mtu}")
     _check_serial(profile.firmware.serial)
     _check_fs(profile)
     _check_stats(profile.firmware.stats)
@@ -302,6 +392,7 @@ def load_profile(ref: str | Path) -> Profile:
     table.setdefault("name", Path(ref).stem if ref.endswith(".toml") else ref)
     try:
         profile: Profile = _build(Profile, table, "")
+        _check_partitions(profile.board)
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
         _check_mcuboot(profile.mcuboot)
