@@ -44,6 +44,7 @@ class Board:
     """The open endpoints, in the order of :attr:`specs`."""
     flash_file: flashfile.FlashFile | None = field(init=False, default=None)
     """The flash file this board owns (locked) while it runs."""
+    _device_closed: bool = field(init=False, default=False)
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
@@ -91,7 +92,8 @@ class Board:
             await self.endpoints.pop().close()
         if hasattr(self, "runner"):
             await self.runner.close()
-        if hasattr(self, "device"):
+        if hasattr(self, "device") and not self._device_closed:
+            self._device_closed = True  # stop may come twice (a failed start, then its owner)
             self.device.close()
         if self.flash_file is not None:
             self.flash_file.close()  # after the device: the lock outlives every write

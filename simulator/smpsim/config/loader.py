@@ -30,10 +30,10 @@ from smpsim.config.schema import (
     TASKSTAT_KEYS,
     TEST_KEYS,
     Ble,
-    Bootloader,
     FlashGeometry,
     Profile,
     Serial,
+    ShellConfig,
     StatsGroup,
 )
 from smpsim.config.schema import Board as BoardSpec
@@ -41,6 +41,11 @@ from smpsim.errors import ConfigError
 
 DEFAULT_PROFILE = "nrf52840dk"
 """The board ``smpsim run`` starts when given no profile."""
+
+INT_MIN, UINT_MAX = -(1 << 31), (1 << 32) - 1
+_SIGNED = {"prio", "bootloader_mode"}
+"""Integer keys that may be negative (cooperative threads, MCUboot's 'unknown' mode)."""
+
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
@@ -76,6 +81,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{where} must be an integer, not a boolean")
+    if tp is int and isinstance(value, int):
+        # Kconfig values are 32-bit; only a thread's priority and a mode number may be negative.
+        low = INT_MIN if where.rsplit(".", 1)[-1] in _SIGNED else 0
+        if not low <= value <= UINT_MAX:
+            raise ConfigError(f"{where} must be from {low} to {UINT_MAX}, not {value}")
     if not isinstance(value, tp):
         raise ConfigError(f"{where} must be {_type_name(tp)}, not {type(value).__name__}")
     return value
@@ -159,6 +169,9 @@ FLASH_SIZE_MAX = 256 << 20
 """The largest flash a profile may give a board (256 MiB): internal flash is a few MiB."""
 SECTORS_MAX = 65536
 """The most sectors a flash may have (256 MiB of 4 KiB sectors)."""
+SECTOR_MIN = 128
+"""Smallest erase sector (STM32L0's 128-byte pages); MCUboot's swap status, an entry per
+sector, would not fit a slot of much smaller ones."""
 UDP_MTU_MIN = 16
 """``firmware.udp_mtu`` below this holds no SMP request worth the name (a header is 8 bytes)."""
 
@@ -175,21 +188,21 @@ def _check_flash(flash: FlashGeometry) -> list[int]:
                           f"{flash.write_block}")
     if flash.sectors:
         for index, group in enumerate(flash.sectors):
-            if group.size < 1 or group.size % flash.write_block or group.count < 1:
-                raise ConfigError(f"board.flash.sectors[{index}]: size must be a positive "
-                                  f"multiple of write_block ({flash.write_block}) and count "
-                                  "at least 1")
+            if group.size < SECTOR_MIN or group.size % flash.write_block or group.count < 1:
+                raise ConfigError(f"board.flash.sectors[{index}]: size must be a multiple of "
+                                  f"write_block ({flash.write_block}) of at least {SECTOR_MIN}, "
+                                  "count at least 1")
         count = sum(g.count for g in flash.sectors)
         total = sum(g.size * g.count for g in flash.sectors)
         if total != flash.size:
             raise ConfigError(f"board.flash.sectors add up to {total:#x} bytes; "
                               f"board.flash.size is {flash.size:#x}")
     else:
-        if flash.erase_block < 1 or flash.erase_block % flash.write_block \
+        if flash.erase_block < SECTOR_MIN or flash.erase_block % flash.write_block \
                 or flash.size % flash.erase_block:
-            raise ConfigError(f"board.flash.erase_block must be a positive multiple of "
-                              f"write_block ({flash.write_block}) that divides size "
-                              f"({flash.size:#x}), not {flash.erase_block}")
+            raise ConfigError(f"board.flash.erase_block must be a multiple of write_block "
+                              f"({flash.write_block}) of at least {SECTOR_MIN} that divides "
+                              f"size ({flash.size:#x}), not {flash.erase_block}")
         count = flash.size // flash.erase_block
     if count > SECTORS_MAX:
         raise ConfigError(f"board.flash has {count} sectors; at most {SECTORS_MAX} allowed "
@@ -250,10 +263,30 @@ def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
 
 
-def _check_mcuboot(mcuboot: Bootloader | None) -> None:
+MAX_ALIGNS = (8, 16, 32)
+"""``BOOT_MAX_ALIGN`` values MCUboot builds with."""
+
+
+def _check_mcuboot(profile: Profile) -> None:
+    mcuboot = profile.mcuboot
     if mcuboot is None:
         return
     _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
+    names = {p.name for p in profile.board.partitions}
+    if not {"slot0", "slot1"} <= names:
+        raise ConfigError("board.partitions: MCUboot needs slot0 and slot1 (or no [mcuboot])")
+    if mcuboot.mode == "swap-scratch" and "scratch" not in names:
+        raise ConfigError("board.partitions: mcuboot.mode 'swap-scratch' needs a scratch "
+                          "partition")
+    if mcuboot.max_align not in MAX_ALIGNS:
+        raise ConfigError(f"mcuboot.max_align must be one of {', '.join(map(str, MAX_ALIGNS))}"
+                          f", not {mcuboot.max_align}")
+    if profile.board.flash.write_block > mcuboot.max_align:
+        raise ConfigError(f"board.flash.write_block ({profile.board.flash.write_block}) must "
+                          f"not exceed mcuboot.max_align ({mcuboot.max_align})")
+    if mcuboot.max_img_sectors < 0 or mcuboot.hash_kib_per_s <= 0:
+        raise ConfigError("mcuboot.max_img_sectors must not be negative, hash_kib_per_s "
+                          "must be positive")
     _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
     for index, key in enumerate(mcuboot.keys):
         if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
@@ -284,6 +317,7 @@ def _check_groups(profile: Profile) -> None:
         raise ConfigError(f"firmware.udp_mtu must be at least {UDP_MTU_MIN} (an SMP header "
                           f"is 8 bytes), not {profile.firmware.udp_mtu}")
     _check_serial(profile.firmware.serial)
+    _check_shell(profile.firmware.shell)
     _check_fs(profile)
     _check_stats(profile.firmware.stats)
     _check_settings(profile)
@@ -338,6 +372,14 @@ def _check_serial(serial: Serial) -> None:
         raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
     if serial.input_timeout_ms < 0:
         raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
+
+
+def _check_shell(shell: ShellConfig) -> None:
+    for key, least in (("cmd_buff_size", 2), ("dummy_buf_size", 1), ("argc_max", 1),
+                       ("terminal_width", 1), ("cycles_per_sec", 1), ("ticks_per_sec", 1)):
+        if getattr(shell, key) < least:
+            raise ConfigError(f"firmware.shell.{key} must be at least {least}, not "
+                              f"{getattr(shell, key)}")
 
 
 def _check_stats(groups: tuple[StatsGroup, ...]) -> None:
@@ -395,7 +437,7 @@ def load_profile(ref: str | Path) -> Profile:
         _check_partitions(profile.board)
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
-        _check_mcuboot(profile.mcuboot)
+        _check_mcuboot(profile)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return dataclasses.replace(profile, source=source)
