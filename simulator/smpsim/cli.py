@@ -18,7 +18,6 @@ from smpsim.errors import ConfigError
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
-
 TIME_SCALE_MAX = 1000.0
 """Slowest time scale: a board 1000 times slower than real (an erase of 85 ms takes 85 s)."""
 

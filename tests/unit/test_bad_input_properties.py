@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from smpsim import cli
 from smpsim.board import Board
 from smpsim.config import Profile
-from smpsim.config.schema import Partition
 
 from .smp_frames import frame
 

@@ -10,6 +10,7 @@ names the file, the key and what is allowed.
 from __future__ import annotations
 
 import bisect
+import itertools
 import dataclasses
 import math
 import tomllib
@@ -235,7 +236,7 @@ def _check_partitions(board: BoardSpec) -> None:
                 raise ConfigError(f"{where}: {point:#x} is not on a sector edge (partitions "
                                   "are whole sectors)")
     ordered = sorted(board.partitions, key=lambda p: p.offset)
-    for first, second in zip(ordered, ordered[1:], strict=False):
+    for first, second in itertools.pairwise(ordered):
         if first.offset + first.size > second.offset:
             raise ConfigError(f"board.partitions: {first.name!r} "
                               f"({first.offset:#x}+{first.size:#x}) overlaps {second.name!r} "
