@@ -10,8 +10,8 @@ names the file, the key and what is allowed.
 from __future__ import annotations
 
 import bisect
-import itertools
 import dataclasses
+import itertools
 import math
 import tomllib
 import types
