@@ -52,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="smpsim",
         description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
     parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
