@@ -44,8 +44,9 @@ DEFAULT_PROFILE = "nrf52840dk"
 """The board ``smpsim run`` starts when given no profile."""
 
 INT_MIN, UINT_MAX = -(1 << 31), (1 << 32) - 1
-_SIGNED = {"prio", "bootloader_mode"}
-"""Integer keys that may be negative (cooperative threads, MCUboot's 'unknown' mode)."""
+_SIGNED = {"prio", "bootloader_mode", "block_cycles"}
+"""Integer keys that may be negative (cooperative threads, MCUboot's 'unknown' mode, littlefs
+without wear levelling)."""
 
 
 def _type_name(tp: Any) -> str:
@@ -342,6 +343,9 @@ def _check_fs(profile: Profile) -> None:
         raise ConfigError("firmware.fs: read_size, prog_size, cache_size and lookahead_size "
                           "must be positive, cache_size a multiple of read_size and prog_size, "
                           "lookahead_size a multiple of 8")
+    if fs.block_cycles == 0 or fs.block_cycles < -1:  # littlefs asserts on 0 (lfs_init)
+        raise ConfigError(f"firmware.fs.block_cycles must be positive, or -1 for no wear "
+                          f"levelling, not {fs.block_cycles}")
     if fs.prog_size % profile.board.flash.write_block:
         raise ConfigError("firmware.fs.prog_size must be a multiple of the flash write block")
     if fs.path_len < 1 or fs.dl_chunk_size < 0 or fs.idle_close_ms < 0:
