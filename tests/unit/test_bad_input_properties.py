@@ -130,7 +130,8 @@ def _flash_option(tmp: Path, kind: str) -> list[str]:
     return ["--flash", str(path)]
 
 
-GOOD_OPTIONS = st.sampled_from([("--time-scale", "0"), ("--time-scale", "0.001"),
+# Boards run at time scale 0: a profile may ask for a boot of days (timings need only be finite).
+GOOD_OPTIONS = st.sampled_from([("--time-scale", "0"),
                                  ("--udp", "127.0.0.1:0"), ("--serial",),
                                  ("--log-level", "warning")])
 BAD_OPTIONS = st.one_of(
