@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from smpsim import __version__, flashtool
+from smpsim import __version__, flashtool, imagetool
 from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.errors import ConfigError
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
+    imagetool.add_parsers(sub)
     return parser
 
 
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "image":
+            return imagetool.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
