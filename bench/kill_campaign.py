@@ -18,6 +18,7 @@ Prints one line per round and a summary; exits 1 if any check failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -207,10 +208,8 @@ class Campaign:
             await self.prepare(kind, client)
             asyncio.get_running_loop().call_later(delay, board.kill)
             await self.work(kind, board, client, round_no)
-        try:
+        with contextlib.suppress(Exception):  # the kill cuts the client short
             await board.session(killed)
-        except Exception:
-            pass  # the kill cut the client short
         board.kill()
         log = board.stop()
         landed = ""

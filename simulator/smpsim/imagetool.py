@@ -8,10 +8,12 @@ checked, and the signature checked against smpsim's insecure test keys.
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
 
-from smpsim.config.schema import SIGNATURES, TEST_KEYS
+from smpsim.config.schema import TEST_KEYS
 from smpsim.device.mcuboot.builtin import key_pem
+from smpsim.device.mcuboot.keys import Signature
 from smpsim.device.mcuboot.image import (
     AppBehaviour,
     ImageError,
@@ -61,8 +63,8 @@ def info(name: str, data: bytes) -> str:
              f"  hash {image.hash.hex()}"]
     checked = validate_image(read, len(data) + 1, "none", KeyRing())
     lines.append(f"  hash check: {'ok' if checked.ok else checked.reason}")
-    signed = [(signature, key) for signature in SIGNATURES if signature != "none"
-              for key in TEST_KEYS
+    signed = [(signature, key) for signature in typing.get_args(Signature)
+              if signature != "none" for key in TEST_KEYS
               if key.endswith(signature) and validate_image(
                   read, len(data) + 1, signature, KeyRing([key_pem(key)])).ok]
     lines.append("  signature: " + (f"{signed[0][0]}, by smpsim's {signed[0][1]}" if signed

@@ -19,6 +19,7 @@ or a ``handler ... failed`` log (a handler raised: smpsim's bug, answered as rc 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -262,7 +263,7 @@ def _split(d: Draw, stream: bytes) -> list[bytes]:
     """``stream`` as the reads of a line: cut at a few places."""
     cuts = sorted(d.below(len(stream) + 1) for _ in range(d.below(5)))
     bounds = [0, *cuts, len(stream)]
-    return [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _console_piece(d: Draw) -> bytes:
@@ -291,7 +292,7 @@ def console_chunks(data: bytes) -> list[bytes]:
 def raw_chunks(data: bytes) -> list[bytes]:
     """The reads of a raw SMP UART ``data`` stands for."""
     d = Draw(data)
-    return _split(d, _damaged(d, b"".join(_many(d, lambda x: unit(x), 3))))
+    return _split(d, _damaged(d, b"".join(_many(d, unit, 3))))
 
 
 def ble_writes(data: bytes) -> list[bytes]:
