@@ -13,7 +13,6 @@ from pathlib import Path
 
 from smpsim.config.schema import TEST_KEYS
 from smpsim.device.mcuboot.builtin import key_pem
-from smpsim.device.mcuboot.keys import Signature
 from smpsim.device.mcuboot.image import (
     AppBehaviour,
     ImageError,
@@ -21,6 +20,7 @@ from smpsim.device.mcuboot.image import (
     read_image,
     validate_image,
 )
+from smpsim.device.mcuboot.keys import Signature
 from smpsim.errors import ConfigError
 
 SLOT_LIMIT = 1 << 31
