@@ -16,10 +16,13 @@ from typing import TypeVar
 from smpsim import flashfile
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
+from smpsim.transports.busy import BusyTeller
 from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
+console_log = logging.getLogger("smpsim.console")
+"""The board's console lines (the CLI shows them as a serial monitor would)."""
 E = TypeVar("E")
 
 DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
@@ -55,8 +58,9 @@ class Board:
         except BaseException:
             await self.stop()
             raise
-        self.device.console.subscribe(lambda line: log.info("console: %s", line))
+        self.device.console.subscribe(lambda line: console_log.info("%s", line))
         self.runner = Runner(self.device)
+        self._busy = BusyTeller(self.runner)
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
@@ -91,6 +95,7 @@ class Board:
         while self.endpoints:
             await self.endpoints.pop().close()
         if hasattr(self, "runner"):
+            self._busy.close()
             await self.runner.close()
         if hasattr(self, "device") and not self._device_closed:
             self._device_closed = True  # stop may come twice (a failed start, then its owner)

@@ -146,6 +146,30 @@ def _ipv6_available() -> bool:
     return True
 
 
+class _Lines(logging.Formatter):
+    """stderr as a user reads it: the board's console lines bare, as a serial monitor shows
+    them, and the simulator's own lines marked ``smpsim:``. At debug level every line carries
+    time, level and logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        if record.name == "smpsim.console":
+            return message
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return f"smpsim: {level}{message}"
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if level == "debug":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_Lines())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``smpsim`` console script."""
     args = _parser().parse_args(argv)
@@ -154,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = load_profile(name)
             print(f"{name:28} {profile.description}")
         return 0
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(getattr(args, "log_level", "warning"))
     try:
         if args.command == "image":
             return imagetool.run(args)
