@@ -123,8 +123,8 @@ def acquire(path: Path, size: int, *, exclusive: bool = True,
             if made is not None:
                 return made
             continue  # someone finished making it meanwhile: open theirs
-        except OSError as exc:
-            raise ConfigError(f"flash file {path}: {exc.strerror}") from None
+        except OSError as exc:  # ENOTDIR: a parent is a file; EACCES
+            raise ConfigError(f"cannot use flash file {path}: {exc.strerror}") from None
         return _existing(path, st, size, exclusive)
 
 
