@@ -53,6 +53,8 @@ nRF52840 DK slot, less than the slot, so an upload succeeds and MCUboot refuses 
 KEY_TYPES = ("rsa-2048", "rsa-3072", "ecdsa-p256", "ed25519")
 UNKNOWN_KEY = "unknown-ecdsa-p256"
 DEFAULT_KEY = "ecdsa-p256"
+DEMO_IMAGES = ("app-1.1.0.bin", "app-2.0.0-crash.bin")
+"""Samples shipped in the package too, for ``smpsim demo update`` and ``smpsim demo rollback``."""
 SIGNATURE_TLVS = {TlvType.RSA2048_PSS, TlvType.RSA3072_PSS, TlvType.ECDSA_SIG, TlvType.ED25519}
 
 
@@ -199,6 +201,8 @@ def main() -> None:
     for kind in KEY_TYPES:
         shutil.copyfile(KEYS / f"insecure-test-{kind}.pub.pem",
                         FIRMWARE / f"insecure-test-{kind}.pub.pem")
+    for name in DEMO_IMAGES:  # `smpsim demo` uploads them from the installed package
+        write_stable(FIRMWARE / name, built[name])
 
 
 if __name__ == "__main__":

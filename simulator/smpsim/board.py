@@ -8,7 +8,7 @@ thread) build one :class:`Board` per simulated board from a profile and a list o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -41,6 +41,17 @@ class Board:
     """1.0 real time, 0 instant."""
     flash_path: Path | None = None
     """Flash file; ``None`` keeps flash in memory."""
+    before_boot: Callable[[Board], None] | None = None
+    """Called once the device, its runner and the endpoints exist, before the first boot: the
+    control plane attaches here, so its trace and event stream have that boot too."""
+    name: str | None = None
+    """What the ready lines and console log lines call the board (default: the profile's
+    name; a fleet's board id)."""
+    hold_button: bool = False
+    """Power on with the recovery button held (released once the board is up): MCUboot
+    enters serial recovery on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
+    console_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with every console line from power-on."""
     device: Device = field(init=False)
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
@@ -58,13 +69,21 @@ class Board:
         except BaseException:
             await self.stop()
             raise
-        self.device.console.subscribe(lambda line: console_log.info("%s", line))
+        prefix = "" if self.name is None else f"{self.name}: "
+        self.device.console.subscribe(lambda line: console_log.info("%s%s", prefix, line))
+        for listener in self.console_listeners:
+            self.device.console.subscribe(listener)
+        if self.hold_button:
+            self.device.hold_button()
         self.runner = Runner(self.device)
         self._busy = BusyTeller(self.runner)
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
+            if self.before_boot is not None:
+                self.before_boot(self)
             await self.runner.start()
+            self.device.release_button()
             for endpoint in self.endpoints:
                 await endpoint.started()
             if self.flash_file is not None:
@@ -72,14 +91,15 @@ class Board:
         except BaseException:
             await self.stop()
             raise
-        return [f"smpsim: {self.profile.name} serving SMP over {e.medium} on {e.describe()}"
+        name = self.name or self.profile.name
+        return [f"smpsim: {name} serving SMP over {e.medium} on {e.describe()}"
                 for e in self.endpoints]
 
     def _make_device(self) -> None:
         new = self.flash_file is not None and self.flash_file.created
         self.device = Device(self.profile, time_scale=self.time_scale,
                              flash_path=self.flash_file.open_path if self.flash_file else None)
-        if new and self.device.bootloader is not None:
+        if new and self.profile.mcuboot is not None and self.profile.mcuboot.factory_image:
             self.device.provision()
 
     def endpoint(self, kind: type[E]) -> E:
@@ -88,6 +108,10 @@ class Board:
             if isinstance(endpoint, kind):
                 return endpoint
         raise LookupError(f"this board serves no {kind.__name__}")
+
+    def failures(self) -> list[str]:
+        """What went wrong while serving: endpoints that lost what they need."""
+        return [e.lost for e in self.endpoints if e.lost is not None]
 
     async def stop(self) -> None:
         """Close the endpoints (last opened first) and the flash file (a new one never

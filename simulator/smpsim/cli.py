@@ -1,4 +1,5 @@
-"""Command line: ``smpsim run`` serves an emulated board; ``smpsim profiles`` lists the boards."""
+"""Command line: ``smpsim run`` serves an emulated board; ``smpsim profiles`` lists the boards;
+``smpsim ctl`` drives a running board's control plane; ``smpsim flash`` works on flash files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from typing import NoReturn
 from smpsim import __version__, flashtool, imagetool
 from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
+from smpsim.control import ctl
+from smpsim.control.service import DEFAULT_CONTROL, ControlService
+from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
+from smpsim.fleet import cli as fleet_cli
+from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
@@ -82,28 +88,68 @@ def _parser() -> argparse.ArgumentParser:
                           "smpsim[ble]); no UDP then unless --udp is given")
     run.add_argument("--adapter", metavar="HCI",
                      help="BlueZ adapter for --ble (default hci0)")
+    run.add_argument("--hold-button", action="store_true",
+                     help="power on with the recovery button held: MCUboot enters serial "
+                          "recovery on builds that check it (released once the board is up)")
+    run.add_argument("--ble-central", choices=sorted(CENTRALS), metavar="KIND",
+                     help="on the BlueZoo mock: the central the link model stands for, "
+                          f"{' or '.join(sorted(CENTRALS))} (default {DEFAULT_CENTRAL})")
     run.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X",
                      help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     run.add_argument("--log-level", default="info",
                      choices=["debug", "info", "warning", "error"], help="default info")
+    control = run.add_argument_group(
+        "control plane", "watch the board, act on it and inject faults (see smpsim ctl)")
+    control.add_argument("--control", nargs="?", const=DEFAULT_CONTROL, metavar="HOST:PORT",
+                         help=f"serve the control API (HTTP and WebSocket) here (default off; "
+                              f"{DEFAULT_CONTROL} when given without a value; port 0 picks one, "
+                              "printed on the ready line)")
+    control.add_argument("--dashboard", action="store_true",
+                         help="watch the board in a browser: turns --control on (at "
+                              f"{DEFAULT_CONTROL} unless given) and prints the page's address "
+                              "on the ready line")
+    control.add_argument("--control-token", metavar="TOKEN",
+                         help="bearer token every API request must carry; needed to serve off "
+                              "loopback (default: $SMPSIM_CONTROL_TOKEN)")
+    control.add_argument("--faults", type=Path, metavar="FILE.toml",
+                         help="faults to add when the board is up ([[fault]] tables)")
+    control.add_argument("--trace", type=Path, metavar="FILE.jsonl",
+                         help="append every event to this file, one JSON line each")
 
+    fleet_cli.add_parser(sub, _time_scale)
     sub.add_parser("profiles", help="list the built-in profiles")
     flashtool.add_parsers(sub)
+    ctl.add_parser(sub)
+    demo.add_parser(sub, _time_scale)
     imagetool.add_parsers(sub)
     return parser
 
 
-async def _serve(board: Board) -> None:
+async def _serve(board: Board, control: ControlService) -> list[str]:
+    """Serve until SIGINT or SIGTERM; returns what went wrong meanwhile (a radio lost)."""
     # Handlers first: whoever reads a ready line may signal at once, and must get a clean stop.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def signalled() -> None:
+        if stop.is_set():  # a second signal while stopping: stop waiting for anything
+            main.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    for line in await board.start():
-        print(line, flush=True)
+        loop.add_signal_handler(sig, signalled)
+    lines = await board.start()  # stops what it started if it fails
     try:
+        if control.wanted:
+            lines += await control.start()
+        for line in lines:
+            print(line, flush=True)
         await stop.wait()
+        return board.failures()
     finally:
+        await control.stop()
         await board.stop()
 
 
@@ -115,6 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--baud sets the speed of --serial-device, which is not given")
     if args.adapter is not None and not args.ble:
         raise ConfigError("--adapter names the adapter of --ble, which is not given")
+    if args.ble_central is not None and not args.ble:
+        raise ConfigError("--ble-central names the central of --ble, which is not given")
     serial = args.serial is not None or args.serial_device is not None
     explicit = args.udp is not None
     no_udp = args.no_udp or ((serial or args.ble) and not explicit)
@@ -130,10 +178,26 @@ def _run(args: argparse.Namespace) -> int:
     if args.serial_device is not None:
         specs.append(EndpointSpec("serial-port", args.serial_device, args.baud))
     if args.ble:
-        specs.append(EndpointSpec("ble", args.adapter or "hci0"))
-    board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash)
-    asyncio.run(_serve(board))
-    return 0
+        specs.append(EndpointSpec("ble", args.adapter or "hci0",
+                                  central=args.ble_central or DEFAULT_CENTRAL))
+    if args.dashboard and args.control is None:
+        args.control = DEFAULT_CONTROL
+    if args.control_token is not None and args.control is None:
+        raise ConfigError("--control-token guards --control, which is not given")
+    token = args.control_token or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
+    control = ControlService(args.control, token, args.faults, args.trace, args.dashboard)
+    control.check(profile)
+    board = Board(profile, specs, time_scale=args.time_scale, flash_path=args.flash,
+                  hold_button=args.hold_button,
+                  before_boot=control.attach if control.wanted else None)
+    try:
+        failures = asyncio.run(_serve(board, control))
+    except asyncio.CancelledError:
+        print("smpsim: error: stopped before closing cleanly (signalled twice)", file=sys.stderr)
+        return 1
+    for failure in failures:
+        print(f"smpsim: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _ipv6_available() -> bool:
@@ -180,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _setup_logging(getattr(args, "log_level", "warning"))
     try:
+        if args.command == "ctl":
+            return ctl.run(args)
+        if args.command == "demo":
+            return demo.run(args)
+        if args.command == "fleet":
+            return fleet_cli.run(args)
         if args.command == "image":
             return imagetool.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = Device(profile, flash_path=owned.open_path)
         try:
-            if owned.created and device.bootloader is not None:
+            mcuboot = profile.mcuboot
+            if owned.created and mcuboot is not None and mcuboot.factory_image:
                 device.provision()
             for start, data in chunks:
                 device.flash.program(start, data)

@@ -19,9 +19,8 @@ from bleak import BleakClient, BleakScanner
 from smpclient import SMPClient
 from smpclient.transport.ble import SMPBLETransport
 
+from smpsim.testing.mockbus import PERIPHERAL
 from smpsim.transports.ble.endpoint import SMP_CHARACTERISTIC_UUID
-
-from .mockbus import PERIPHERAL
 
 T = TypeVar("T")
 KEY = Path(__file__).resolve().parents[2] / "flash_images" / "keys" / \
@@ -65,7 +64,7 @@ def signed_image(tmp_path: Path, size: int) -> Path:
 
 def smp_ble_session(body: Callable[[SMPClient, SMPBLETransport], Awaitable[T]],
                     timeout_s: float = 5.0) -> T:
-    """Connect smpclient over BLE to the board on hci0 (it reads MCUmgr params first), run
+    """Connect smpclient over BLE to the board on hci1 (it reads MCUmgr params first), run
     ``body(client, transport)``, disconnect."""
     async def main() -> T:
         transport = SMPBLETransport()
@@ -121,7 +120,7 @@ class RawLink:
 
 @contextlib.asynccontextmanager
 async def raw_link(notify: bool = True) -> AsyncIterator[RawLink]:
-    """Scan for the board, connect from hci1, turn notifications on."""
+    """Scan for the board, connect from hci0, turn notifications on."""
     device = await BleakScanner.find_device_by_address(PERIPHERAL, timeout=SCAN_TIMEOUT_S)
     assert device is not None, f"{PERIPHERAL} not found"
     async with BleakClient(device) as client:

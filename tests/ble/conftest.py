@@ -1,4 +1,4 @@
-"""Fixtures of the BLE tests: one mock BlueZ bus for the session, a board on hci0 per test.
+"""Fixtures of the BLE tests: one mock BlueZ bus for the session, a board on hci1 per test.
 
 The bus is started once (``dbus-daemon`` and BlueZoo, about 0.3 s) and ``DBUS_SYSTEM_BUS_ADDRESS``
 points at it for the whole session, in this process and its children. If it cannot start, every
@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from smpsim.pytest_plugin import EmulatedDevice
-
-from . import mockbus
+from smpsim.testing import mockbus
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +41,10 @@ def ble_bus() -> Iterator[mockbus.MockBus]:
 @pytest.fixture
 def ble_board(ble_bus: mockbus.MockBus, smp_device_factory: Callable[..., EmulatedDevice],
               ) -> Callable[..., EmulatedDevice]:
-    """Start a board serving SMP over BLE on hci0: ``ble_board(profile, **options)``."""
+    """Start a board serving SMP over BLE on hci1 (clients are on hci0):
+    ``ble_board(profile, **options)``."""
     def make(profile: str | Path = "nrf52840dk", **options: Any) -> EmulatedDevice:
-        return smp_device_factory(profile, ble_adapter="hci0", **options)
+        return smp_device_factory(profile, ble_adapter=mockbus.BOARD_ADAPTER, **options)
     return make
 
 

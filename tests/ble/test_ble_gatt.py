@@ -21,6 +21,7 @@ from smpclient.requests.os_management import EchoWrite
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.pytest_plugin import EmulatedDevice
+from smpsim.testing.mockbus import PERIPHERAL
 from smpsim.transports.ble.endpoint import SMP_CHARACTERISTIC_UUID, SMP_SERVICE_UUID
 
 from .ble_support import (
@@ -36,7 +37,6 @@ from .ble_support import (
     wait_until,
 )
 from .conftest import ble_profile
-from .mockbus import PERIPHERAL
 
 # Echo texts around every chunk boundary of the three MTUs, up to what the 2475-byte netbuf takes.
 SIZES = (0, 1, 19, 20, 21, 243, 244, 245, 494, 495, 496, 1000, 2400)

@@ -13,12 +13,13 @@ from smpclient import SMPClient
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.config import Ble
+from smpsim.errors import ConfigError
 from smpsim.pytest_plugin import EmulatedDevice
+from smpsim.testing.mockbus import BOARD_ADAPTER, PERIPHERAL, MockBus
 from smpsim.transports.ble.bluez import AdapterControl
-from smpsim.transports.ble.link import LinkModel
+from smpsim.transports.ble.link import CENTRALS, Central, LinkModel, central, connection_mtu
 
 from .ble_support import signed_image
-from .mockbus import PERIPHERAL, MockBus
 
 MS = 0.001
 IMAGE = Path(__file__).resolve().parents[2] / "flash_images" / "app-1.1.0-hashonly.bin"
@@ -45,6 +46,24 @@ def test_pdus_fill_connection_events_in_order() -> None:
     assert link.book("rx", 31 * MS, 20) == pytest.approx(37.5 * MS)
     link.reset()
     assert link.book("rx", 0.0, 20) == pytest.approx(7.5 * MS)
+
+
+def test_the_central_decides_interval_and_mtu() -> None:
+    """A phone grants smp_svr's 7.5 ms; a desktop's stack keeps its 30 ms whatever the board
+    asks. The connection's MTU is the smaller of both sides'; packets and their size too."""
+    board = Ble()
+    assert LinkModel(board, 1.0, CENTRALS["phone"]).interval_ms == 7.5
+    chrome = LinkModel(board, 1.0, CENTRALS["desktop-chrome"])
+    assert chrome.interval_ms == 30.0
+    assert chrome.book("rx", 0.0, 100) == pytest.approx(30 * MS)
+    assert connection_mtu(board, CENTRALS["desktop-chrome"]) == 498  # asks 517, board has 498
+    small = Central("small", "", mtu=247, data_length=27, packets_per_interval=1)
+    assert connection_mtu(board, small) == 247
+    link = LinkModel(board, 1.0, small)
+    assert (link.interval_ms, link.data_length, link.per_event) == (7.5, 27, 1)
+    with pytest.raises(ConfigError, match="no BLE central 'tablet': known are desktop-chrome, "
+                                          "phone"):
+        central("tablet")
 
 
 def test_time_scale_stretches_the_link() -> None:
@@ -109,15 +128,21 @@ def test_a_real_radio_is_not_paced_twice(ble_bus: MockBus,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The model stands in for the radio BlueZoo lacks; on a controller's adapter (not the
     mock) the radio sets the pace, and the model stays out of it."""
-    with EmulatedDevice("fast", time_scale=1.0, ble_adapter="hci0") as board:
+    with EmulatedDevice("fast", time_scale=1.0, ble_adapter=BOARD_ADAPTER) as board:
         endpoint = board.ble_endpoint()
         assert endpoint.link is not None
-        assert "BlueZoo mock, link model 7.5 ms x 3 packets" in endpoint.describe()
+        assert "BlueZoo mock, phone central, link model 7.5 ms x 3 packets" in \
+            endpoint.describe()
+
+    with EmulatedDevice("fast", time_scale=1.0, ble_adapter=BOARD_ADAPTER,
+                        ble_central="desktop-chrome") as board:
+        assert "desktop-chrome central, link model 30 ms x 3 packets" in \
+            board.ble_endpoint().describe()
 
     async def not_bluezoo(self: AdapterControl) -> bool:
         return False
     monkeypatch.setattr(AdapterControl, "_is_bluezoo", not_bluezoo)
-    with EmulatedDevice("fast", time_scale=1.0, ble_adapter="hci0") as board:
+    with EmulatedDevice("fast", time_scale=1.0, ble_adapter=BOARD_ADAPTER) as board:
         endpoint = board.ble_endpoint()
         assert endpoint.link is None
         assert endpoint.describe().endswith("reassembly on, paced by the radio)")

@@ -15,14 +15,13 @@ from smpclient.requests.os_management import EchoWrite, ResetWrite
 from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.pytest_plugin import EmulatedDevice
-
-from .mockbus import PERIPHERAL
+from smpsim.testing.mockbus import BOARD_ADAPTER, PERIPHERAL
 
 
 async def advertisements(bus: MessageBus) -> int:
-    """hci0's active advertisement instances, as BlueZ counts them."""
+    """The board adapter's active advertisement instances, as BlueZ counts them."""
     reply = await bus.call(Message(
-        destination="org.bluez", path="/org/bluez/hci0",
+        destination="org.bluez", path=f"/org/bluez/{BOARD_ADAPTER}",
         interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
         body=["org.bluez.LEAdvertisingManager1", "ActiveInstances"]))
     assert reply is not None and reply.message_type is MessageType.METHOD_RETURN, reply
@@ -31,10 +30,10 @@ async def advertisements(bus: MessageBus) -> int:
 
 
 async def wait_for(bus: MessageBus, count: int, timeout_s: float = 5.0) -> float:
-    """Poll until hci0 has ``count`` advertisements; returns when it had."""
+    """Poll until the board's adapter has ``count`` advertisements; returns when it had."""
     deadline = time.monotonic() + timeout_s
     while await advertisements(bus) != count:
-        assert time.monotonic() < deadline, f"hci0 never had {count} advertisement(s)"
+        assert time.monotonic() < deadline, f"{BOARD_ADAPTER} never had {count} advertisement(s)"
         await asyncio.sleep(0.005)
     return time.monotonic()
 

@@ -20,9 +20,9 @@ from smpclient.transport.ble import SMPBLETransport
 
 from smpsim.device.mcu import Device
 from smpsim.pytest_plugin import EmulatedDevice
+from smpsim.testing.mockbus import PERIPHERAL
 
 from .ble_support import SCAN_TIMEOUT_S, signed_image, smp_ble_session
-from .mockbus import PERIPHERAL
 
 IMAGE_SIZE = 200 * 1024
 

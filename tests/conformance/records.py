@@ -52,9 +52,18 @@ OS_GROUP, OS_ECHO, OS_RESET = 0, 0, 5
 SUMMARY_KEY = pytest.StashKey[dict[str, str]]()
 """config.stash: transcript file -> its selection summary line, printed after the run."""
 
-BUILD_ALIASES = {"qemu_cortex_m0_serial (MCUboot)": "qemu_cortex_m0_img"}
-"""Record ``build`` names that differ from their index.json key (the QEMU recorder wrote its
-own label into every record)."""
+BUILD_ALIASES = {
+    "qemu_cortex_m0_serial (MCUboot)": "qemu_cortex_m0_img",
+    **{f"{key} (MCUboot serial recovery; {hexfile})": key for key, hexfile in (
+        ("mps2_an385_serial_recovery",
+         "zephyr_f33aa2bc4a43_smp_server_27c54835_mps2_an385_serial_recovery.hex"),
+        ("mps2_an385_serial_recovery_raw",
+         "zephyr_f33aa2bc4a43_smp_server_27c54835_mps2_an385_serial_recovery_raw.hex"),
+        ("mps2_an385_serial_recovery_buf1024",
+         "zephyr_4.4.0_smp_server_0eae053d_mps2_an385_serial_recovery_buf1024.hex"))},
+}
+"""Record ``build`` names that differ from their index.json key (the QEMU recorders wrote their
+own label, with the fixture's file name, into every record)."""
 
 RECORD_KEYS = ("case", "build", "transport", "request_hex", "responses_hex", "responses", "note")
 """Keys every record has (README "Record format")."""

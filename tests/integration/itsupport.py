@@ -143,11 +143,11 @@ def run_toolkit(host: str, port: int, *ops: list[Any], timeout_ms: int = 1000) -
 
 
 @contextmanager
-def smpsim_run(*args: str, ready_lines: int = 1,
+def smpsim_run(*args: str, ready_lines: int = 1, command: str = "run",
                ) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    """Start ``smpsim run ARGS``; yield the process and its first ``ready_lines`` stdout lines.
-    The process is killed (if still running) and its pipes closed afterwards."""
-    proc = subprocess.Popen([str(BIN / "smpsim"), "run", *args], stdout=subprocess.PIPE,
+    """Start ``smpsim COMMAND ARGS``; yield the process and its first ``ready_lines`` stdout
+    lines. The process is killed (if still running) and its pipes closed afterwards."""
+    proc = subprocess.Popen([str(BIN / "smpsim"), command, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()],

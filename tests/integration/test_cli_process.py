@@ -92,6 +92,24 @@ def test_ipv4_and_ipv6_endpoints_serve_one_board() -> None:
     assert code == 0, stderr
 
 
+def test_both_wildcards_share_one_port() -> None:
+    # What the container image serves: 0.0.0.0:P and [::]:P side by side. On Linux a [::]
+    # socket takes IPv4 too unless it is IPv6-only, and the second bind then fails.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    with serving("--time-scale", "0", "--profile", "native_sim_udp", "--udp", f"0.0.0.0:{port}",
+                 "--udp", f"[::]:{port}", endpoints=2) as (proc, ready):
+        assert [(h, p) for _, h, p in ready] == [("0.0.0.0", port), ("::", port)]
+        for seq, host in enumerate(("127.0.0.1", "::1")):
+            with udp_socket((host, port)) as sock:
+                sock.send(echo_frame(seq, host))
+                header, body = parse_frame(sock.recv(4096))
+            assert (header["seq"], body) == (seq, {"r": host})
+        code, _, stderr = stop(proc, signal.SIGTERM)
+    assert code == 0, stderr
+
+
 def test_debug_log_shows_every_frame() -> None:
     with serving("--time-scale", "0", "--udp", "127.0.0.1:0", "--log-level", "debug") \
             as (proc, [(_, host, port)]):

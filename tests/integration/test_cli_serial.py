@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .itsupport import BIN, echo_frame, smpsim_run
+from .itsupport import BIN, echo_frame, smp_frame, smpsim_run
 from .serial_support import Port
 
 READY = re.compile(r"^smpsim: (\S+) serving SMP over (serial|UDP) on (\S+)(?: \((.*)\))?$")
@@ -97,3 +97,20 @@ def test_bad_serial_options_exit_2(tmp_path: Path) -> None:
     assert blocked.returncode == 2 and "in the way" in blocked.stderr
     missing = run("--serial-device", str(tmp_path / "no-such-tty"))
     assert missing.returncode == 2 and "cannot open serial port" in missing.stderr
+
+
+def test_hold_button_powers_on_into_serial_recovery(tmp_path: Path) -> None:
+    """``--hold-button``: MCUboot's serial recovery answers on the line (its params: one
+    1024-byte buffer), and the button is let go, so a reset from there boots the application."""
+    link = tmp_path / "board"
+    with serving("--serial", str(link), "--hold-button") as (proc, _), Port(str(link)) as port:
+        port.send(smp_frame(0, 0, 6, 1))
+        assert port.answer(1) == {"buf_size": 1024, "buf_count": 1}
+        port.send(smp_frame(2, 0, 5, 2))
+        assert port.answer(2) == {"rc": 0}  # MCUboot's reset answer
+        port.wait_for(lambda: b"uart:~$ " in port.received, timeout=10)  # the app's shell
+        port.send(smp_frame(0, 0, 6, 3))
+        assert port.answer(3) == {"buf_size": 2475, "buf_count": 4}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "I: Enter the serial recovery mode" in (proc.stderr.read() if proc.stderr else "")

@@ -358,3 +358,16 @@ def test_serial_line_noise_makes_zephyr_drop_frames_then_smpmgr_gets_through(
                            "os", "echo", "clean line"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0 and "clean line" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_recovery_button_from_the_control_plane(
+        smp_device_factory: Callable[..., EmulatedDevice]) -> None:
+    board = smp_device_factory("nrf52840dk", serial=True)
+    assert board.act("button", held=True)["held"] is True
+    board.act("reset")
+    assert board.status()["state"] == "recovery" and board.status()["button_held"]
+    board.act("button", held=False)
+    board.act("reset")
+    assert board.status()["state"] == "online"
+    with pytest.raises(ValueError, match="held"):
+        board.act("button", held="yes")

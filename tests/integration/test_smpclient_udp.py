@@ -150,11 +150,14 @@ def test_reset_then_next_request_succeeds(smp_device: EmulatedDevice) -> None:
     assert smp_device.state().boot_count == 2
 
 
-def test_reset_boot_mode_is_retained_until_the_boot(smp_device: EmulatedDevice) -> None:
-    lines: list[str] = []
-    smp_device.call(lambda device: device.console.subscribe(lines.append))
+def test_reset_boot_mode_enters_serial_recovery_once(smp_device: EmulatedDevice) -> None:
+    """Boot mode 1 makes MCUboot stay in serial recovery, which serves its UART only: UDP is
+    silent until the next reset, which boots the application (the mode was used once)."""
     answer = session(smp_device, lambda c: c.request(ResetWrite(boot_mode=1)))
     assert success(answer), answer
-    wait_until(lambda: smp_device.state().boot_count == 2)
-    assert any("boot mode 1 requested" in line for line in lines), lines
-    assert smp_device.state().boot_mode == 0  # consumed by the boot
+    wait_until(lambda: smp_device.state().boot_count == 2 and smp_device.in_recovery())
+    assert "I: Enter the serial recovery mode" in smp_device.console
+    assert smp_device.state().boot_mode == 0  # consumed by MCUboot
+    smp_device.reset()
+    assert not smp_device.in_recovery()
+    assert session(smp_device, lambda c: c.request(EchoWrite(d="app"))).r == "app"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from mcumgr_toolkit import MCUmgrClient
@@ -46,6 +47,8 @@ def call(client: MCUmgrClient, method: str, args: list[Any]) -> Any:
         args = [args[0], bytes.fromhex(args[1])]
     if method == "fs_file_upload":  # the content travels as hex text
         args = [args[0], bytes.fromhex(args[1])]
+    if method == "image_upload":  # the image travels as a file path
+        args = [Path(args[0]).read_bytes(), *args[1:]]
     return getattr(client, method)(*args)
 
 

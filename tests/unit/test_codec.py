@@ -327,3 +327,26 @@ def test_every_truncation_of_a_valid_item_raises_decode_error(value: Any) -> Non
 def test_random_bytes_decode_or_raise_decode_error_only(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
         decode(data)
+
+
+@given(st.binary(max_size=64))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_decode_map_fast_path_agrees_with_the_general_decoder(data: bytes) -> None:
+    # decode_map reads short maps inline; any bytes after a definite map head must give the
+    # pairs the general decoder gives, or the same refusal.
+    for head in (b"\xa1", b"\xa2", b"\xa3"):
+        try:
+            expected: Any = decode(head + data)
+        except DecodeError:
+            expected = DecodeError
+        try:
+            got: Any = decode_map(head + data)
+        except DecodeError:
+            got = DecodeError
+        assert got == expected
+
+
+@given(st.dictionaries(st.text(max_size=30), _values, max_size=5))
+@PROPERTY
+def test_decode_map_reads_cbor2_maps(value: dict[str, Any]) -> None:
+    assert decode_map(cbor2.dumps(value)) == _as_pairs(value)

@@ -20,7 +20,8 @@ from smpsim.device.mcuboot import keys
 from smpsim.device.mcuboot.trailer import Mode
 from smpsim.errors import ConfigError, SmpsimError
 
-BUILTIN = ["esp32c3", "fast", "native_sim_serial", "native_sim_serial_bigrx",
+BUILTIN = ["esp32c3", "fast", "mps2_an385_serial_recovery", "mps2_an385_serial_recovery_buf1024",
+           "mps2_an385_serial_recovery_raw", "native_sim_serial", "native_sim_serial_bigrx",
            "native_sim_serial_buf2048", "native_sim_serial_buf96", "native_sim_serial_fs",
            "native_sim_serial_noparams", "native_sim_serial_raw", "native_sim_shell",
            "native_sim_udp", "native_sim_udp6", "nrf52840dk", "nrf5340dk", "qemu_cortex_m0_img",

@@ -87,9 +87,19 @@ def test_boot_mode_is_retained_over_reset_then_consumed() -> None:
     device.power_off()
     assert not device.running
     assert device.boot_mode == 1
-    device.boot()
+    outcome = device.boot()
+    assert outcome.recovery and device.in_recovery and not device.running
     assert device.boot_mode == 0
-    assert "smpsim: boot mode 1 requested; serial recovery is not emulated" in lines
+    assert lines[-1] == "I: Enter the serial recovery mode"
+    assert device.reset().running  # used once: the next boot runs the application
+
+
+def test_boot_mode_is_left_alone_without_the_kconfig() -> None:
+    device, _ = _device("qemu_cortex_m0_img")
+    device.boot()
+    device.boot_mode = 1
+    assert device.reset().running
+    assert device.boot_mode == 1  # nothing in that MCUboot reads it
 
 
 def test_log_lines_carry_the_uptime() -> None:

@@ -28,21 +28,30 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, relative imports resolved, ``from x import y`` as x.y."""
+def _statements(path: Path) -> list[tuple[str, list[str]]]:
+    """Each import statement of ``path`` as (module, names): ``import a.b`` is ("a.b", []),
+    ``from x import y, z`` is ("x", ["y", "z"]) with relative imports resolved."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            found.extend((alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            found.append((base, [alias.name for alias in node.names]))
+    return found
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved, ``from x import y`` as x.y."""
+    found: set[str] = set()
+    for base, names in _statements(path):
+        found.add(base)
+        found.update(f"{base}.{name}" for name in names)
     return found
 
 
@@ -81,19 +90,11 @@ def _graph() -> dict[str, set[str]]:
     modules = _all_smpsim_modules()
     graph = {}
     for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                edges.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*anchor, base] if base else anchor)
-                # ``from package import module`` imports the module, not the package's face.
-                edges.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                             for a in node.names)
+        for base, names in _statements(path):
+            # ``from package import module`` imports the module, not the package's face.
+            edges.update(f"{base}.{n}" if f"{base}.{n}" in modules else base
+                         for n in names or [""])
         graph[name] = {m for m in edges if m in modules and m != name}
     return graph
 

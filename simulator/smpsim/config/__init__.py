@@ -25,6 +25,7 @@ from smpsim.config.schema import (
     Profile,
     SectorGroup,
     Serial,
+    SerialRecovery,
     SettingsConfig,
     SettingsHandler,
     SettingsKey,
@@ -37,7 +38,8 @@ from smpsim.config.schema import (
 __all__ = [
     "DEFAULT_PROFILE", "HASH_TYPES", "SERIAL_TRANSPORTS", "STATS_KINDS", "Ble", "Board",
     "Bootloader", "Firmware", "FlashGeometry", "FsConfig", "FsFile", "FsLog", "ImgConfig",
-    "LogLine", "OsConfig", "Partition", "Profile", "SectorGroup", "Serial", "SettingsConfig",
+    "LogLine", "OsConfig", "Partition", "Profile", "SectorGroup", "Serial", "SerialRecovery",
+    "SettingsConfig",
     "SettingsHandler", "SettingsKey", "ShellConfig", "ShellDevice", "StatsGroup", "Thread",
     "builtin_profiles", "load_profile",
 ]

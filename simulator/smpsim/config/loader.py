@@ -24,6 +24,7 @@ from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.config.schema import (
     HASH_TYPES,
     MCUBOOT_MODES,
+    RECOVERY_FRAMINGS,
     SERIAL_TRANSPORTS,
     SIGNATURES,
     STATS_KINDS,
@@ -34,6 +35,7 @@ from smpsim.config.schema import (
     FlashGeometry,
     Profile,
     Serial,
+    SerialRecovery,
     ShellConfig,
     StatsGroup,
 )
@@ -244,6 +246,27 @@ def _check_partitions(board: BoardSpec) -> None:
                               f"(from {second.offset:#x})")
 
 
+MCUBOOT_LOG_LEVELS = ("inf", "dbg")
+"""``mcuboot.log_level`` values."""
+
+
+def _check_recovery(rec: SerialRecovery, profile: Profile) -> None:
+    where = "mcuboot.serial_recovery"
+    _check_choice(f"{where}.framing", rec.framing, RECOVERY_FRAMINGS)
+    if not 0 <= rec.raw_input_timeout_ms <= 0xFFFFFFFF:
+        raise ConfigError(f"{where}.raw_input_timeout_ms must be 0 (no timeout) or more")
+    if not 8 <= rec.max_line_input_len <= 0xFFFF:
+        raise ConfigError(f"{where}.max_line_input_len must be from 8 to 65535")
+    if not rec.max_line_input_len <= rec.max_receive_size <= 65535:
+        raise ConfigError(f"{where}.max_receive_size must be from max_line_input_len "
+                          f"({rec.max_line_input_len}) to 65535 (Kconfig range)")
+    if rec.params and rec.max_line_input_len != 128:
+        raise ConfigError(f"{where}.params needs max_line_input_len = 128 "
+                          "(BOOT_MGMT_MCUMGR_PARAMS depends on BOOT_MAX_LINE_INPUT_LEN = 128)")
+    if rec.storage_erase and "storage" not in {p.name for p in profile.board.partitions}:
+        raise ConfigError(f"{where}.storage_erase needs a 'storage' partition")
+
+
 def _check_ble(ble: Ble) -> None:
     if not ble.name or not any(c.isascii() and c.isalnum() for c in ble.name):
         # BlueZ object paths are made from the name's letters and digits.
@@ -290,6 +313,8 @@ def _check_mcuboot(profile: Profile) -> None:
         raise ConfigError("mcuboot.max_img_sectors must not be negative, hash_kib_per_s "
                           "must be positive")
     _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
+    _check_choice("mcuboot.log_level", mcuboot.log_level, MCUBOOT_LOG_LEVELS)
+    _check_recovery(mcuboot.serial_recovery, profile)
     for index, key in enumerate(mcuboot.keys):
         if not key.lstrip().startswith("-----BEGIN") and key not in TEST_KEYS:
             raise ConfigError(f"mcuboot.keys[{index}]: {key!r} is neither PEM text nor one of "

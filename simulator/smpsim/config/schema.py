@@ -74,7 +74,8 @@ class Board:
     """Watchdog timeout: a hung application is reset after this long."""
 
 
-MCUBOOT_MODES = ("swap-move", "swap-scratch", "swap-offset", "overwrite-only")
+MCUBOOT_MODES = ("swap-move", "swap-scratch", "swap-offset", "overwrite-only",
+                 "ram-load")
 """``mcuboot.mode``: MCUboot's upgrade strategies smpsim models."""
 SIGNATURES = ("none", "rsa-2048", "rsa-3072", "ecdsa-p256", "ed25519")
 """``mcuboot.signature``: hash only, or the signature type MCUboot checks."""
@@ -85,12 +86,64 @@ TASKSTAT_KEYS = ("name", "prio", "index")
 """``firmware.os.taskstat_key``: what os taskstat keys its threads by."""
 
 
+RECOVERY_FRAMINGS = ("console", "raw")
+"""Serial recovery framings (see :class:`SerialRecovery`)."""
+
+
+@dataclass(frozen=True)
+class SerialRecovery:
+    """MCUboot's serial recovery (``MCUBOOT_SERIAL``, ``boot/boot_serial``): MCUboot's own small
+    SMP server on the board's serial line. Every key is the Kconfig option of the same meaning,
+    with MCUboot's Kconfig default."""
+
+    enabled: bool = False
+    """``MCUBOOT_SERIAL``."""
+    framing: str = "console"
+    """``console``: SMP over console lines (``06 09``/``04 14``, base64, CRC16); ``raw``:
+    bare SMP packets (``BOOT_SERIAL_RAW_PROTOCOL``)."""
+    raw_input_timeout_ms: int = 3000
+    """``BOOT_SERIAL_RAW_PROTOCOL_INPUT_TIMEOUT_MS``: a partial raw packet is discarded after
+    this much silence; 0: ``BOOT_SERIAL_RAW_PROTOCOL_INPUT_TIMEOUT`` off."""
+    max_receive_size: int = 1024
+    """``BOOT_SERIAL_MAX_RECEIVE_SIZE``: the decoded frame (console: length, packet and CRC)
+    must fit this plus one byte; params reports it as ``buf_size``."""
+    max_line_input_len: int = 128
+    """``BOOT_MAX_LINE_INPUT_LEN``: bytes of a console line kept, ``\\n`` included."""
+    params: bool = False
+    """``BOOT_MGMT_MCUMGR_PARAMS``: os params (0/6) answers; needs 128-byte lines."""
+    echo: bool = False
+    """``BOOT_MGMT_ECHO``: os echo (0/0) answers."""
+    image_hash: bool = True
+    """``BOOT_SERIAL_IMG_GRP_HASH``: the image list carries each image's hash."""
+    image_state: bool = False
+    """``BOOT_SERIAL_IMG_GRP_IMAGE_STATE``: the list carries the state flags and img state
+    write (test, confirm) answers."""
+    slot_info: bool | None = None
+    """``BOOT_SERIAL_IMG_GRP_SLOT_INFO``; unset: Kconfig's default, on with more than one
+    image."""
+    storage_erase: bool = False
+    """``ENABLE_MGMT_PERUSER`` with ``BOOT_MGMT_CUSTOM_STORAGE_ERASE``: zephyr basic storage
+    erase (63/0) wipes the ``storage`` partition."""
+    erase_progressively: bool = False
+    """``BOOT_ERASE_PROGRESSIVELY`` (Kconfig default y on Nordic and i.MX RT SoCs only):
+    sectors are erased as chunks need them, not the whole slot at offset 0."""
+    entrance_gpio: bool = True
+    """``BOOT_SERIAL_ENTRANCE_GPIO``: the recovery button held at reset enters recovery."""
+    boot_mode: bool = False
+    """``BOOT_SERIAL_BOOT_MODE``: a retained boot mode 1 (``os reset`` with ``boot_mode``)
+    enters recovery once."""
+    no_application: bool = False
+    """``BOOT_SERIAL_NO_APPLICATION``: no bootable image enters recovery."""
+
+
 @dataclass(frozen=True)
 class Bootloader:
     """The MCUboot build on the board."""
 
     mode: str = "swap-move"
-    """``swap-move``, ``swap-scratch``, ``swap-offset`` or ``overwrite-only``."""
+    """``swap-move``, ``swap-scratch``, ``swap-offset``, ``overwrite-only`` or ``ram-load``
+    (``MCUBOOT_RAM_LOAD``: the image is copied to RAM at its header's load address and
+    validated there)."""
     signature: str = "none"
     """``none`` (hash only), ``rsa-2048``, ``rsa-3072``, ``ecdsa-p256`` or ``ed25519``."""
     keys: tuple[str, ...] = ()
@@ -112,6 +165,16 @@ class Bootloader:
     """SHA-256 throughput when validating an image."""
     verify_ms: float = 50.0
     """Time of one signature check."""
+    log_level: str = "inf"
+    """``MCUBOOT_LOG_LEVEL``: ``inf`` (Zephyr's default for MCUboot) or ``dbg``, which adds
+    MCUboot's ``D:`` lines."""
+    log_area_ptr: int = 0
+    """Debug lines print image 0's primary ``flash_area`` pointer (``%p``); this build's."""
+    factory_image: bool = True
+    """A new flash file gets the factory image in every primary slot; false: the slots start
+    erased, as a board nobody programmed an application into."""
+    serial_recovery: SerialRecovery = field(default_factory=SerialRecovery)
+    """Serial recovery, MCUboot's own SMP server."""
 
 
 @dataclass(frozen=True)
@@ -412,6 +475,9 @@ class FsConfig:
     long has its file closed."""
     shell: bool = True
     """``FILE_SYSTEM_SHELL``: the shell has the ``fs`` command (with the fs group)."""
+    mounted_log_after_format_only: bool = False
+    """The ``<point> mounted`` log line shows only after a format: a quirk of the mps2/an385
+    fixtures' logs (every other build logs it at each mount)."""
     files: tuple[FsFile, ...] = ()
     """Files the application creates when missing."""
     log: FsLog | None = None

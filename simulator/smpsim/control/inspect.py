@@ -15,6 +15,10 @@ from smpsim.device.mcuboot.trailer import Flag, Magic, SwapType, TrailerLayout
 from smpsim.device.partitions import FlashArea
 from smpsim.mcumgr.groups.img_upload import slot_flags
 
+ERASED_RUN = 64
+"""A sector with this many erased bytes in a row is partly written. Written data has 0xFF bytes
+too (about one in 256 of an image's), so any erased byte would call every sector partly."""
+_ERASED_RUN = bytes([ERASED]) * ERASED_RUN
 PARTITION_USE = {"storage": "littlefs", "settings": "settings", "scratch": "swap scratch",
                  "mcuboot": "bootloader", "boot_partition": "bootloader"}
 """What a partition holds, by name, when it is not an image slot."""
@@ -87,9 +91,8 @@ def flash_map(device: Device) -> dict[str, Any]:
     with probe(flash):
         for index, sector in enumerate(flash.sectors):
             data = flash.read(sector.offset, sector.size)
-            erased = data.count(ERASED)
-            state = "erased" if erased == sector.size else \
-                "programmed" if erased == 0 else "partly"
+            state = "erased" if data.count(ERASED) == sector.size else \
+                "partly" if _ERASED_RUN in data else "programmed"
             sectors.append({"index": index, "offset": sector.offset, "size": sector.size,
                             "state": state, "erase_count": flash.sector_erases[index],
                             "holds": owners.get(index, [])})

@@ -43,8 +43,12 @@ BROWNOUT_OFF_S = 0.05
 APP_OVERRIDES: dict[str, dict[str, Any]] = {
     "crash": {"boot": "crash"}, "hang": {"boot": "hang"}, "no_confirm": {"confirm": False}}
 """What an app fault makes the next boot's application do."""
-ACTIONS = ("reset", "power-off", "power-on", "power-cycle", "power-cut", "time-scale",
-           "boot-mode", "ble-disconnect")
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "reset": (), "power-off": (), "power-on": (), "power-cycle": ("off_s",),
+    "power-cut": ("before_op", "at_swap_percent", "restore_after_s"), "time-scale": ("scale",),
+    "boot-mode": ("mode",), "ble-disconnect": (), "button": ("held",)}
+"""Each action and the body fields it takes."""
+ACTIONS = tuple(ACTION_FIELDS)
 
 
 class ActionError(ValueError):
@@ -135,7 +139,7 @@ class ControlPlane:
     def _state(self, state: str) -> None:
         self.hub.publish("board", state=state, boot_count=self.device.boot_count)
         brownout = self._brownout
-        if state in ("online", "resetting", "halted"):
+        if state in ("online", "recovery", "resetting", "halted"):
             self._flush_flash(force=True)
         if brownout is None:
             return
@@ -151,7 +155,7 @@ class ControlPlane:
             self._brownout_armed = False
             self.loop.call_later(BROWNOUT_OFF_S,
                                  lambda: self.loop.create_task(self.runner.power_on()))
-        elif state in ("online", "resetting", "halted") and self._brownout_armed:
+        elif state in ("online", "recovery", "resetting", "halted") and self._brownout_armed:
             self.device.flash.cancel_power_cut()  # the boot ended before the brown-out struck
             self._brownout = None
             self._brownout_armed = False
@@ -168,6 +172,17 @@ class ControlPlane:
         elif kind == "mcuboot" and fields.get("phase") == "start":
             self._snapshot = self.device.flash.snapshot()
         self.hub.publish(kind, **fields)
+        if kind == "app" and fields.get("phase") == "fault":
+            self._app_faults_fired()
+
+    def _app_faults_fired(self) -> None:
+        # The boot took the application overrides: the app faults waiting for it have struck.
+        for fault in self.faults.values():
+            if isinstance(fault, AppFault) and fault.kind != "brownout" and fault.hits == 0:
+                fault.hits = 1
+                does = {"crash": "crashes", "hang": "hangs"}.get(fault.kind,
+                                                                 "does not confirm itself")
+                self._fired(fault, f"the application of boot {self.device.boot_count} {does}")
 
     def _swap_started(self, fields: dict[str, Any]) -> None:
         total = swap_ops(self.device, self._snapshot, int(fields.get("image", 0)))
@@ -228,6 +243,7 @@ class ControlPlane:
             "profile": device.profile.name, "description": device.profile.description,
             "board": device.profile.board.target, "state": runner.state,
             "boot_count": device.boot_count, "boot_mode": device.boot_mode,
+            "button_held": device.button_held,
             "uptime_s": round(device.uptime_s(), 6) if running else None,
             "clock_s": round(device.clock.now(), 6),
             "wall_s": round(time.time() - self.started_wall, 3),
@@ -279,16 +295,18 @@ class ControlPlane:
             "reset": self._reset, "power-off": self._power_off, "power-on": self._power_on,
             "power-cycle": self._power_cycle, "power-cut": self._power_cut,
             "time-scale": self._time_scale, "boot-mode": self._boot_mode,
-            "ble-disconnect": self._ble_disconnect,
+            "ble-disconnect": self._ble_disconnect, "button": self._button,
         }.get(name)
         if handler is None:
             raise ActionError(f"no action {name!r}; known: {', '.join(ACTIONS)}")
         if not isinstance(body, dict):
             raise ActionError("the body must be a JSON object")
-        fields = dict(body)
-        result = await handler(fields)
-        if fields:
-            raise ActionError(f"unknown field {sorted(fields)[0]!r} for {name}")
+        # Unknown fields are refused before the handler acts: a refused request changes nothing.
+        unknown = sorted(set(body) - set(ACTION_FIELDS[name]))
+        if unknown:
+            raise ActionError(f"unknown field {unknown[0]!r} for {name}; it takes "
+                              f"{', '.join(ACTION_FIELDS[name]) or 'no fields'}")
+        result = await handler(dict(body))
         self.hub.publish("power" if name.startswith("power") else "action", action=name,
                          **{k: v for k, v in result.items() if k != "state"})
         return {"action": name, **result, "state": self.runner.state}
@@ -362,6 +380,18 @@ class ControlPlane:
         self.device.boot_mode = mode
         return {"mode": mode}
 
+    async def _button(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``{"held": true}`` holds MCUboot's recovery button (it is read at each reset),
+        ``{"held": false}`` lets go of it."""
+        held = fields.pop("held", None)
+        if not isinstance(held, bool):
+            raise ActionError(f"held: {held!r} is not true or false")
+        if held:
+            self.device.hold_button()
+        else:
+            self.device.release_button()
+        return {"held": held}
+
     async def _ble_disconnect(self, fields: dict[str, Any]) -> dict[str, Any]:
         dropped = 0
         found = False
@@ -416,7 +446,7 @@ class ControlPlane:
             return fault in self._flash_faults.faults
         if fault.kind == "brownout":
             return self._brownout is fault
-        return bool(self.device.next_boot_app)
+        return fault.hits == 0 and bool(self.device.next_boot_app)
 
     def list_faults(self) -> list[dict[str, Any]]:
         """Every fault added (active or spent), oldest first."""

@@ -1,4 +1,5 @@
-"""NOR flash with real rules, backed byte for byte by the flash file (or by memory).
+"""NOR flash with real rules, kept sector by sector in memory and written through to the flash
+file (or kept in memory only).
 
 Rules, as MCUboot's own flash simulator enforces them:
 
@@ -9,14 +10,23 @@ Rules, as MCUboot's own flash simulator enforces them:
 * an operation counter and a power-cut hook: :meth:`NorFlash.cut_power_before` makes the Nth
   operation from now raise :class:`PowerLoss` *before* it changes anything, so a cut always falls
   between two operations, never inside one.
+
+Storage is sparse, so a board costs what it has written, not its whole flash (a fleet holds
+thousands): an erased sector holds nothing, a written one its bytes. Sectors read from a flash
+file or programmed by the factory are shared, read-only, between every flash holding the same
+bytes (the factory image of a thousand boards is kept once) and copied on their first write. The
+flash file stays exactly the chip's flash (0xFF where erased); each operation writes its bytes
+into it at once, so a killed process leaves every finished operation in the file.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
 import math
-import mmap
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +89,12 @@ class Sector:
     """Time to erase it."""
 
 
-def layout(geometry: FlashGeometry) -> list[Sector]:
-    """The sectors of ``geometry``: the mixed list when given, else uniform erase blocks."""
+@functools.cache
+def layout(geometry: FlashGeometry) -> tuple[Sector, ...]:
+    """The sectors of ``geometry``: the mixed list when given, else uniform erase blocks.
+
+    One tuple per geometry, shared by every flash of that geometry (a fleet has thousands).
+    """
     sectors = []
     offset = 0
     groups = geometry.sectors or ()
@@ -92,7 +106,39 @@ def layout(geometry: FlashGeometry) -> list[Sector]:
     else:
         for offset in range(0, geometry.size, geometry.erase_block):
             sectors.append(Sector(offset, geometry.erase_block, geometry.erase_ms / 1000))
-    return sectors
+    return tuple(sectors)
+
+
+@functools.cache
+def _starts(geometry: FlashGeometry) -> tuple[int, ...]:
+    return tuple(s.offset for s in layout(geometry))
+
+
+class _Shared:
+    """Read-only sector contents, one copy for every flash that holds these bytes."""
+
+    __slots__ = ("__weakref__", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+_shared: weakref.WeakValueDictionary[bytes, _Shared] = weakref.WeakValueDictionary()
+"""Live shared contents by digest; an entry goes when no flash holds it any more."""
+
+
+def _share(data: bytes) -> _Shared:
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    found = _shared.get(key)
+    if found is not None and found.data == data:
+        return found
+    entry = _Shared(data)
+    _shared[key] = entry
+    return entry
+
+
+Contents = _Shared | bytearray | None
+"""A sector's bytes: ``None`` when erased (every byte 0xFF), shared until written, else own."""
 
 
 class NorFlash:
@@ -104,7 +150,7 @@ class NorFlash:
         self.size = geometry.size
         self.write_block = geometry.write_block
         self.sectors = layout(geometry)
-        self._starts = [s.offset for s in self.sectors]
+        self._starts = _starts(geometry)
         self._clock = clock
         self._write_s = geometry.write_us / 1_000_000
         self.path = Path(path) if path is not None else None
@@ -130,31 +176,40 @@ class NorFlash:
         self.monitor: Monitor | None = None
         """Watcher of the operations (the control plane's)."""
         self._fd: int | None = None
-        self._mem: mmap.mmap | bytearray
+        self._data: list[Contents] = [None] * len(self.sectors)
         self.created = self.path is None or not self.path.exists()
         """The flash is new (no flash file existed): the factory has not programmed it yet."""
         if self.path is None:
-            self._mem = bytearray([ERASED]) * self.size
             return
         if self.created:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(bytes([ERASED]) * self.size)
+            with self.path.open("xb") as new:
+                for sector in self.sectors:
+                    new.write(_erased(sector.size))
         actual = self.path.stat().st_size
         if actual != self.size:
             raise FlashError(f"flash file {self.path} has {actual} bytes; the profile's flash "
                              f"has {self.size}")
         # read_only: a probe's look (``flash info``), which must work on a read-only file.
         self._fd = os.open(self.path, os.O_RDONLY if read_only else os.O_RDWR)
-        self._mem = mmap.mmap(self._fd, self.size,
-                              access=mmap.ACCESS_READ if read_only else mmap.ACCESS_WRITE)
+        if not self.created:
+            self._load(self._fd)
+
+    def _load(self, fd: int) -> None:
+        self._fill(os.pread(fd, self.size, 0))
+
+    def _fill(self, image: bytes) -> None:
+        """Hold ``image`` (the whole flash): erased sectors as nothing, the rest shared."""
+        for index, sector in enumerate(self.sectors):
+            # startswith compares memory as a whole; a fleet reads thousands of files.
+            if not image.startswith(_erased(sector.size), sector.offset):
+                self._data[index] = _share(image[sector.offset:sector.offset + sector.size])
 
     # -- geometry -----------------------------------------------------------------------------
 
     def sector_at(self, offset: int) -> Sector:
         """The sector holding ``offset``."""
-        if not 0 <= offset < self.size:
-            raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
-        return self.sectors[bisect.bisect_right(self._starts, offset) - 1]
+        return self.sectors[self.sector_index(offset)]
 
     def sector_index(self, offset: int) -> int:
         """Index of the sector holding ``offset``."""
@@ -162,12 +217,12 @@ class NorFlash:
             raise OutOfBounds(f"offset {offset:#x} outside flash of {self.size:#x} bytes")
         return bisect.bisect_right(self._starts, offset) - 1
 
-    def sectors_in(self, offset: int, length: int) -> list[Sector]:
+    def sectors_in(self, offset: int, length: int) -> tuple[Sector, ...]:
         """The sectors exactly covering ``[offset, offset + length)``; raises if not on edges."""
         self._check_bounds(offset, length)
         first = bisect.bisect_left(self._starts, offset)
         if length == 0:
-            return []
+            return ()
         if first >= len(self.sectors) or self._starts[first] != offset:
             raise Misaligned(f"erase at {offset:#x} does not start on a sector edge")
         end = offset + length
@@ -179,6 +234,42 @@ class NorFlash:
     def _check_bounds(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise OutOfBounds(f"{offset:#x}+{length:#x} outside flash of {self.size:#x} bytes")
+
+    def _pieces(self, offset: int, length: int) -> list[tuple[int, int, int]]:
+        """``(sector index, start, end)`` within each sector the range touches."""
+        pieces = []
+        end = offset + length
+        index = self.sector_index(offset) if length else 0
+        while offset < end:
+            sector = self.sectors[index]
+            stop = min(end, sector.offset + sector.size)
+            pieces.append((index, offset - sector.offset, stop - sector.offset))
+            offset = stop
+            index += 1
+        return pieces
+
+    # -- state --------------------------------------------------------------------------------
+
+    def sector_erased(self, index: int) -> bool:
+        """Whether sector ``index`` is erased throughout (known without reading it)."""
+        return self._data[index] is None
+
+    def is_erased(self, offset: int, length: int) -> bool:
+        """Whether every byte of the range reads 0xFF; whole erased sectors cost nothing."""
+        self._check_bounds(offset, length)
+        for index, start, stop in self._pieces(offset, length):
+            contents = self._data[index]
+            if contents is None:
+                continue
+            data = contents.data if isinstance(contents, _Shared) else contents
+            if data.count(ERASED, start, stop) != stop - start:
+                return False
+        return True
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes this flash holds in memory of its own (shared sectors not counted)."""
+        return sum(len(c) for c in self._data if isinstance(c, bytearray))
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -201,18 +292,38 @@ class NorFlash:
             raise PowerLoss(f"power cut before flash operation {self.ops + 1}")
         self.ops += 1
 
+    def _spend(self, seconds: float) -> None:
+        try:
+            self._clock.spend(seconds)
+        except PowerLoss:  # a paced boot cut short while waiting: the operation never happened
+            self.ops -= 1
+            raise
+
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset``; reads are free and never interrupted."""
-        self._check_bounds(offset, length)
+        if offset < 0 or length < 0 or offset + length > self.size:
+            self._check_bounds(offset, length)
         self.reads += 1
         self.bytes_read += length
-        return bytes(self._mem[offset:offset + length])
+        if length:  # most reads stay inside one sector (littlefs reads 16 bytes at a time)
+            index = bisect.bisect_right(self._starts, offset) - 1
+            start = offset - self._starts[index]
+            if start + length <= self.sectors[index].size:
+                contents = self._data[index]
+                if contents is None:
+                    return b"\xff" * length
+                if isinstance(contents, _Shared):
+                    return contents.data[start:start + length]
+                return bytes(contents[start:start + length])
+        return b"".join(self._slice(*piece) for piece in self._pieces(offset, length))
 
-    def is_erased(self, offset: int, length: int) -> bool:
-        """Whether every byte of the range reads 0xFF."""
-        self._check_bounds(offset, length)
-        chunk = self._mem[offset:offset + length]
-        return chunk.count(ERASED) == length
+    def _slice(self, index: int, start: int, stop: int) -> bytes:
+        contents = self._data[index]
+        if contents is None:
+            return _erased(stop - start)
+        if isinstance(contents, _Shared):
+            return contents.data[start:stop]
+        return bytes(contents[start:stop])
 
     def erase(self, offset: int, length: int) -> None:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
@@ -220,13 +331,16 @@ class NorFlash:
         self._operation()
         extra = self.faults.before("erase", offset, length) if self.faults is not None else 0.0
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
-        self._clock.spend(sum(s.erase_s for s in sectors) + extra)
-        self._mem[offset:offset + length] = bytes([ERASED]) * length
-        self.erases += len(sectors)
-        self.erase_calls += 1
+        self._spend(sum(s.erase_s for s in sectors) + extra)
         first = bisect.bisect_left(self._starts, offset)
         for index in range(first, first + len(sectors)):
+            self._data[index] = None
             self.sector_erases[index] += 1
+        if self._fd is not None:
+            for sector in sectors:
+                os.pwrite(self._fd, _erased(sector.size), sector.offset)
+        self.erases += len(sectors)
+        self.erase_calls += 1
         if self.monitor is not None:
             self.monitor("erase", offset, length)
 
@@ -241,12 +355,29 @@ class NorFlash:
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         self._operation()
         extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
-        self._clock.spend(math.ceil(length / self.write_block) * self._write_s + extra)
-        self._mem[offset:offset + length] = data
+        self._spend(math.ceil(length / self.write_block) * self._write_s + extra)
+        pos = 0
+        for index, start, stop in self._pieces(offset, length):
+            piece = data[pos:pos + stop - start]
+            pos += stop - start
+            if piece.count(ERASED) != len(piece):  # 0xFF over erased bytes changes nothing
+                self._own(index)[start:stop] = piece
+        if self._fd is not None:
+            os.pwrite(self._fd, data, offset)
         self.writes += 1
         self.bytes_written += length
         if self.monitor is not None:
             self.monitor("write", offset, length)
+
+    def _own(self, index: int) -> bytearray:
+        """Sector ``index``'s bytes to change: materialised if erased, copied if shared."""
+        contents = self._data[index]
+        if isinstance(contents, bytearray):
+            return contents
+        own = bytearray(contents.data) if contents is not None \
+            else bytearray(_erased(self.sectors[index].size))
+        self._data[index] = own
+        return own
 
     def program(self, offset: int, data: bytes) -> None:
         """Program ``data`` as a debug probe does: erase every sector it touches, then write.
@@ -257,21 +388,25 @@ class NorFlash:
         self._check_bounds(offset, len(data))
         if not data:
             return
-        first = self.sector_at(offset)
-        last = self.sector_at(offset + len(data) - 1)
-        start, end = first.offset, last.offset + last.size
-        self._mem[start:end] = bytes([ERASED]) * (end - start)
-        self._mem[offset:offset + len(data)] = data
+        pos = 0
+        for index, start, stop in self._pieces(offset, len(data)):
+            size = self.sectors[index].size
+            piece = data[pos:pos + stop - start]
+            pos += stop - start
+            contents = _erased(start) + piece + _erased(size - stop)
+            self._data[index] = None if contents.count(ERASED) == size else _share(contents)
+            if self._fd is not None:
+                os.pwrite(self._fd, contents, self.sectors[index].offset)
 
     def snapshot(self) -> bytes:
         """The whole flash as it is now, read as a probe reads it (no statistics)."""
-        return bytes(self._mem)
+        return b"".join(self._slice(i, 0, s.size) for i, s in enumerate(self.sectors))
 
     @classmethod
     def from_snapshot(cls, geometry: FlashGeometry, clock: Clock, data: bytes) -> NorFlash:
         """A flash in memory holding ``data`` (a :meth:`snapshot`), to try things on."""
         flash = cls(geometry, clock)
-        flash._mem[:] = data
+        flash._fill(data)
         return flash
 
     def flip_bits(self, positions: list[int]) -> None:
@@ -280,18 +415,27 @@ class NorFlash:
         for bit in positions:
             if not 0 <= bit < self.size * 8:
                 raise OutOfBounds(f"bit {bit} outside flash of {self.size:#x} bytes")
-            self._mem[bit // 8] ^= 1 << (bit % 8)
-
-    def flush(self) -> None:
-        """Push the contents to the flash file."""
-        if isinstance(self._mem, mmap.mmap):
-            self._mem.flush()
+        touched: set[int] = set()
+        for bit in positions:
+            offset = bit // 8
+            index = self.sector_index(offset)
+            own = self._own(index)
+            own[offset - self.sectors[index].offset] ^= 1 << (bit % 8)
+            touched.add(index)
+            if self._fd is not None:
+                os.pwrite(self._fd, bytes([own[offset - self.sectors[index].offset]]), offset)
+        for index in touched:  # a flip may leave a sector erased again
+            contents = self._data[index]
+            if isinstance(contents, bytearray) and contents.count(ERASED) == len(contents):
+                self._data[index] = None
 
     def close(self) -> None:
-        """Flush and release the flash file."""
-        if isinstance(self._mem, mmap.mmap):
-            self._mem.flush()
-            self._mem.close()
+        """Release the flash file (every operation is in it already)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _erased(length: int) -> bytes:
+    """``length`` erased bytes."""
+    return b"\xff" * length

@@ -40,6 +40,9 @@ class BootOutcome:
     """The board resets itself after this long (a crash, or the watchdog on a hang)."""
     reason: str = ""
     """Why it is not running."""
+    recovery: bool = False
+    """MCUboot stays in serial recovery: it answers SMP on the UART, the application is not
+    running."""
 
 
 class Device:
@@ -74,6 +77,10 @@ class Device:
         """Boots since the emulator started (power-on included)."""
         self.boot_mode = 0
         """Retained boot mode requested by os reset (0 normal, 1 bootloader)."""
+        self.button_held = False
+        """The recovery button (MCUboot's ``BOOT_SERIAL_ENTRANCE_GPIO`` pin) is pressed."""
+        self.in_recovery = False
+        """MCUboot is in serial recovery (between a boot that entered it and the next reset)."""
         self.booted_at = 0.0
         """Emulated time the application started."""
         self.app = AppBehaviour()
@@ -96,7 +103,7 @@ class Device:
                                          zephyr_build=profile.firmware.build_version)
             self.bootloader.events = self.events
             self.dfu = Dfu(mcuboot, self.partitions, self.bootloader.max_img_sectors)
-            if self.flash.created:
+            if self.flash.created and mcuboot.factory_image:
                 self.provision()
 
     def provision(self) -> None:
@@ -131,13 +138,16 @@ class Device:
         self.ram.clear()
         self.app = AppBehaviour()
         self.boot_count += 1
-        if self.boot_mode:
-            # MCUboot's serial recovery is not emulated: say so, and boot the application.
-            self.console.print(f"smpsim: boot mode {self.boot_mode} requested; "
-                               "serial recovery is not emulated")
-            self.boot_mode = 0
+        self.in_recovery = False
         if self.bootloader is not None:
-            result = self.bootloader.boot()
+            result = self.bootloader.boot(button_held=self.button_held,
+                                          boot_mode=self.boot_mode)
+            if result.boot_mode_used:
+                self.boot_mode = 0  # io_detect_boot_mode clears it: recovery once
+            if result.recovery:
+                self.running = False
+                self.in_recovery = True
+                return BootOutcome(False, None, result.message, recovery=True)
             if not result.ok:
                 self.running = False
                 return BootOutcome(False, None, result.message)
@@ -182,6 +192,16 @@ class Device:
     def power_off(self) -> None:
         """Stop running (reset line asserted, or power cut)."""
         self.running = False
+        self.in_recovery = False
+
+    def hold_button(self) -> None:
+        """Press the recovery button and keep it pressed: the next boots enter serial recovery
+        on builds with ``BOOT_SERIAL_ENTRANCE_GPIO``."""
+        self.button_held = True
+
+    def release_button(self) -> None:
+        """Let go of the recovery button."""
+        self.button_held = False
 
     def reset(self) -> BootOutcome:
         """Warm reset: the RTC, the flash and the retained boot mode survive it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from smpsim.config import Partition
 from smpsim.device.flash import NorFlash, OutOfBounds, Sector
 
@@ -14,8 +16,7 @@ class FlashArea:
         self.name = partition.name
         self.offset = partition.offset
         self.size = partition.size
-        self.sectors = [Sector(s.offset - self.offset, s.size, s.erase_s)
-                        for s in flash.sectors_in(self.offset, self.size)]
+        self.sectors = _relative(flash.sectors_in(self.offset, self.size), self.offset)
         """Sectors with offsets relative to the area."""
         self.write_block = flash.write_block
 
@@ -52,6 +53,12 @@ class FlashArea:
             if sector.offset <= offset < sector.offset + sector.size:
                 return index
         raise OutOfBounds(f"{offset:#x} in no sector of {self.name}")  # pragma: no cover
+
+
+@functools.cache
+def _relative(sectors: tuple[Sector, ...], base: int) -> tuple[Sector, ...]:
+    # One tuple per partition of a geometry, shared by every board of a fleet.
+    return tuple(Sector(s.offset - base, s.size, s.erase_s) for s in sectors)
 
 
 class PartitionTable:

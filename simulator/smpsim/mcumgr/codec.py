@@ -195,9 +195,42 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
     """
     if pos >= len(data) or data[pos] >> 5 != 5:
         raise DecodeError("not a map")
-    pairs, _ = _item(data, pos, 0)
-    if not isinstance(pairs, list):  # pragma: no cover - major type 5 always yields pairs
-        raise DecodeError("not a map")
+    count = data[pos] & 0x1F
+    if count >= 24:  # a long or indefinite-length map: the general path
+        pairs, _ = _item(data, pos, 0)
+        if not isinstance(pairs, list):  # pragma: no cover - major type 5 yields pairs
+            raise DecodeError("not a map")
+        return pairs
+    # Every request body passes here: short text keys, unsigned and byte-string values are
+    # read inline (the same checks as _item's, without a call per item).
+    end = len(data)
+    pos += 1
+    pairs = []
+    for _ in range(count):
+        initial = data[pos] if pos < end else 0xFF
+        if 0x60 <= initial < 0x78:  # text of 0-23 bytes
+            stop = pos + 1 + (initial & 0x1F)
+            if stop > end:
+                raise DecodeError("truncated string")
+            key: Any = data[pos + 1:stop].decode("utf-8", "surrogateescape")
+            pos = stop
+        else:
+            key, pos = _item(data, pos, 1)
+        initial = data[pos] if pos < end else 0xFF
+        major, info = initial >> 5, initial & 0x1F
+        if major in (0, 2) and info <= 26:
+            arg, after = (info, pos + 1) if info < 24 else _argument(data, pos + 1, info)
+            if major == 0:
+                value: Any = arg
+                pos = after
+            else:
+                stop = after + arg
+                if stop > end:
+                    raise DecodeError("truncated string")
+                value, pos = data[after:stop], stop
+        else:
+            value, pos = _item(data, pos, 1)
+        pairs.append((key, value))
     return pairs
 
 

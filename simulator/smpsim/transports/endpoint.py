@@ -14,6 +14,7 @@ and the console. An endpoint only moves bytes: what they mean is the runner's an
 from __future__ import annotations
 
 import importlib
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -33,6 +34,12 @@ class EndpointSpec:
     adapter (ble); ``None``: the kind's default."""
     baud: int | None = None
     """serial-port: the port's baud rate; ``None``: the profile's."""
+    central: str | None = None
+    """ble: on the BlueZoo mock, the kind of central the link model stands for (a key of
+    :data:`smpsim.transports.ble.link.CENTRALS`); ``None``: a phone."""
+    sock: socket.socket | None = None
+    """udp: a socket bound already, served instead of binding ``where`` (a fleet binds every
+    board's address before any board starts, so a taken address is an error up front)."""
 
 
 class Endpoint(Protocol):
@@ -54,6 +61,12 @@ class Endpoint(Protocol):
 
     async def close(self) -> None:
         """Stop serving and release what the endpoint holds."""
+        ...
+
+    @property
+    def lost(self) -> str | None:
+        """Why the endpoint stopped serving while the board ran (what it needs went away:
+        the bus of BlueZ), as ``"<cause> while serving <medium> on <where>"``; ``None``."""
         ...
 
 

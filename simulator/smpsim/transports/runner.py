@@ -7,12 +7,24 @@ meanwhile. While the device reboots it is silent: units are dropped, as a board 
 
 The device may also reset itself (a crashing application, the watchdog on a hung one) or never
 come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
+
+At a time scale above 0 a boot is lived as it goes, in a thread of its own: each busy period
+(an erase, a hash, the kernel's start) is waited out before the work it stands for, up to a
+deadline counted from the reset, so the work's own CPU time does not add up, and a fleet of
+boards reset together comes back on each board's own schedule instead of queueing behind a
+small thread pool.
+
+When MCUboot stays in serial recovery, its own server answers what the serial line submits
+(from the ``serial`` medium) and every other transport gets silence, as MCUboot serves only its
+UART.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -20,6 +32,7 @@ from typing import Any
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
+from smpsim.mcumgr.boot_serial import BootSerialServer
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
 from smpsim.transports.link_faults import LinkFaults, Origin
@@ -28,7 +41,18 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], None]
 
+_COMPUTING = threading.Lock()
+"""Held by the paced boot that is computing (between two waits). Boots take turns on it while
+they have work, waiting without the GIL; hundreds of boot threads fighting over the GIL at a
+fleet-wide reset would spend more time handing it around than booting."""
+
+PACE_SLACK_S = 0.002
+"""A paced boot runs this far ahead of its schedule at most (a flash operation lands in the
+flash file up to this much early)."""
+
 LOCAL = Origin("local")
+RECOVERY_MEDIA = ("serial", "local")
+"""Where MCUboot's serial recovery takes requests from: its UART (and callers in-process)."""
 """The origin of units submitted without one (tests, the plugin)."""
 
 
@@ -48,17 +72,24 @@ class Runner:
     def __init__(self, device: Device, server: Server | None = None) -> None:
         self.device = device
         self.server = server if server is not None else Server(device)
+        mcuboot = device.profile.mcuboot
+        self.recovery_server = BootSerialServer(device) \
+            if mcuboot is not None and mcuboot.serial_recovery.enabled else None
+        """MCUboot's serial recovery server, on builds that have one."""
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
         self._generation = 0
+        self._boot_thread: threading.Thread | None = None
+        self._boot_cut: threading.Event | None = None
+        """Set to cut the paced boot in progress short (a reset, or the emulator stopping)."""
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
         self.boot_listeners: list[Callable[[], None]] = []
-        """Called in the loop each time the device has come up (what runs after boot: the
-        serial line starts its shell)."""
+        """Called in the loop each time the application has come up (what runs after boot:
+        the serial line starts its shell); not when MCUboot stays in serial recovery."""
         self.down_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the device goes down (reset, power cut): the BLE
         transport drops its connections, as a board's radio does."""
@@ -81,6 +112,17 @@ class Runner:
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
         await self._boot()
+
+    @property
+    def in_recovery(self) -> bool:
+        """MCUboot is serving serial recovery (the application is not running)."""
+        return self.device.in_recovery and self.recovery_server is not None
+
+    def _handle(self, unit: bytes) -> Reply:
+        if self.in_recovery:
+            assert self.recovery_server is not None
+            return self.recovery_server.handle(unit)
+        return self.server.handle(unit)
 
     def submit(self, unit: bytes, send: Send, origin: Origin = LOCAL) -> None:
         """A unit of bytes arrived; ``send`` delivers each response frame back to its sender."""
@@ -122,12 +164,14 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
+        if self.in_recovery and origin.medium not in RECOVERY_MEDIA:
+            return  # MCUboot serves its UART alone
         if self._busy or not self.online.is_set():
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
         try:
-            reply = self.server.handle(unit)
+            reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
@@ -156,7 +200,7 @@ class Runner:
                 if not self._queue or not self.online.is_set():
                     return
                 unit, send = self._queue.popleft()
-                reply = self.server.handle(unit)
+                reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
         finally:
@@ -217,6 +261,8 @@ class Runner:
     def _stop(self) -> None:
         self._generation += 1
         self.online.clear()
+        if self._boot_cut is not None:  # the reset line cuts a boot short, as power does
+            self._boot_cut.set()
         if self._reset_timer is not None:  # a reset stops every timer
             self._reset_timer.cancel()
             self._reset_timer = None
@@ -238,11 +284,12 @@ class Runner:
             if self.scale > 0:
                 # Lived, not slept off afterwards: every flash operation of a swap lands in the
                 # flash file at its real moment, so killing the process mid-swap cuts it there.
-                outcome = await asyncio.get_running_loop().run_in_executor(None, self._paced_boot)
+                outcome = await self._paced_boot()
             else:
                 outcome = self.device.boot()
         except PowerLoss as exc:
-            self._power_lost(exc)
+            if generation == self._generation:  # else a reset (or the end) cut it on purpose
+                self._power_lost(exc)
             return
         if generation != self._generation:
             return  # reset again meanwhile: that boot decides
@@ -251,6 +298,9 @@ class Runner:
             self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
+        elif outcome.recovery:
+            self.online.set()
+            self._set_state("recovery")
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
             self._set_state("resetting")
@@ -260,19 +310,71 @@ class Runner:
             log.error("the board does not start: %s", outcome.reason)
             self._set_state("halted")
 
-    def _paced_boot(self) -> BootOutcome:
-        clock = self.device.clock
-        clock.pacer = lambda seconds: time.sleep(seconds * self.scale)
-        try:
-            return self.device.boot()
-        finally:
-            clock.pacer = None
+    async def _paced_boot(self) -> BootOutcome:
+        await self._boot_thread_gone()  # a boot cut short stops at its next busy period
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[BootOutcome] = loop.create_future()
+        cut = self._boot_cut = threading.Event()
+        deadline = time.monotonic()
+
+        def pace(seconds: float) -> None:
+            nonlocal deadline
+            deadline += seconds * self.scale
+            ahead = deadline - time.monotonic()
+            # Waits shorter than PACE_SLACK_S are left to the next longer one (the deadline
+            # keeps the sum): a thousand boots waking for every 41 us word write would spend
+            # their time handing the GIL around.
+            if ahead > PACE_SLACK_S:
+                _COMPUTING.release()
+                try:
+                    cut.wait(ahead)
+                finally:
+                    _COMPUTING.acquire()
+            if cut.is_set():
+                raise PowerLoss("the boot was cut short")
+
+        def deliver(result: BootOutcome | BaseException) -> None:
+            if done.done():
+                return
+            if isinstance(result, BaseException):
+                done.set_exception(result)
+            else:
+                done.set_result(result)
+
+        def body() -> None:
+            clock = self.device.clock
+            clock.pacer = pace
+            result: BootOutcome | BaseException
+            try:
+                with _COMPUTING:
+                    result = self.device.boot()
+            except BaseException as exc:  # delivered to the loop, raised there
+                result = exc
+            finally:
+                clock.pacer = None
+            # A closed loop raises: nobody waits for this boot any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, result)
+
+        self._boot_thread = threading.Thread(target=body, name="smpsim paced boot", daemon=True)
+        self._boot_thread.start()
+        return await done
+
+    async def _boot_thread_gone(self) -> None:
+        thread = self._boot_thread
+        while thread is not None and thread.is_alive():
+            await asyncio.sleep(0.001)
 
     async def close(self) -> None:
-        """Cancel pending work (the process is going away)."""
+        """Cancel pending work (the process is going away); a boot in progress stops before
+        its next flash operation, so the flash file can be closed."""
         if self._reset_timer is not None:
             self._reset_timer.cancel()
             self._reset_timer = None
+        self._generation += 1  # a boot cut short now ends quietly
+        if self._boot_cut is not None:
+            self._boot_cut.set()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._boot_thread_gone()

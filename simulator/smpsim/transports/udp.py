@@ -19,6 +19,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     """A UDP socket serving SMP, like Zephyr's ``smp_udp`` on port 1337."""
 
     medium = "UDP"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, mtu: int) -> None:
         self.runner = runner
@@ -80,7 +81,10 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 
 async def open_endpoint(runner: Runner, spec: EndpointSpec) -> UdpEndpoint:
-    """Serve SMP on the spec's ``HOST:PORT``; a bind failure is a :class:`ConfigError`."""
+    """Serve SMP on the spec's ``HOST:PORT`` (or its bound socket); a bind failure is a
+    :class:`ConfigError`."""
+    if spec.sock is not None:
+        return await serve_udp_socket(runner, spec.sock)
     host, port = parse_hostport(spec.where or DEFAULT_ADDRESS)
     try:
         return await serve_udp(runner, host, port)
@@ -91,8 +95,26 @@ async def open_endpoint(runner: Runner, spec: EndpointSpec) -> UdpEndpoint:
 async def serve_udp(runner: Runner, host: str, port: int) -> UdpEndpoint:
     """Bind ``host:port`` (IPv4 or IPv6 literal) and serve SMP on it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            # One socket per family, as Zephyr's smp_udp opens: [::]:P then takes IPv6 only,
+            # so 0.0.0.0:P can be served beside it (the container image serves both).
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_datagram_endpoint(
-        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu),
-        local_addr=(host, port), family=family)
+        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
+    return protocol
+
+
+async def serve_udp_socket(runner: Runner, sock: socket.socket) -> UdpEndpoint:
+    """Serve SMP on a UDP socket bound already."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_datagram_endpoint(
+        lambda: UdpEndpoint(runner, runner.device.profile.firmware.udp_mtu), sock=sock)
     return protocol

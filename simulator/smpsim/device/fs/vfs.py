@@ -192,6 +192,7 @@ class Vfs:
                                      f"{config.prog_size} ; ca {config.cache_size} ; la "
                                      f"{config.lookahead_size}")
         rc = fs.mount()
+        formatted = rc < 0
         if rc < 0:
             if rc == LFS_ERR_CORRUPT:
                 self._log("err", "littlefs", CORRUPT_LINE)
@@ -204,7 +205,8 @@ class Vfs:
             if rc < 0:
                 self._log("err", "littlefs", f"remount after format failed (LFS {rc})")
                 return False
-        self._log("inf", "littlefs", f"{point} mounted")
+        if formatted or not config.mounted_log_after_format_only:
+            self._log("inf", "littlefs", f"{point} mounted")
         self.mounts[raw_path(point)] = fs
         return True
 

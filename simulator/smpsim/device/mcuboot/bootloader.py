@@ -19,6 +19,7 @@ from smpsim.device.console import Console
 from smpsim.device.events import Events
 from smpsim.device.mcuboot.header import IMAGE_MAGIC, ImageError, ImageFlag, ImageHeader
 from smpsim.device.mcuboot.image import Image, KeyRing, Signature, read_image, validate_image
+from smpsim.device.mcuboot.ram_load import RamLoadLog, Sram, ram_load_image
 from smpsim.device.mcuboot.sizes import auto_max_img_sectors
 from smpsim.device.mcuboot.swap import (
     Algorithm,
@@ -89,6 +90,10 @@ class BootResult:
     """:data:`NO_BOOTABLE_IMAGE` when ``ok`` is false."""
     image: Image | None = None
     """The image MCUboot jumps to (image 0's primary), as img_mgmt reads it."""
+    recovery: bool = False
+    """MCUboot entered serial recovery instead of jumping to an image."""
+    boot_mode_used: bool = False
+    """The retained boot mode asked for recovery and MCUboot cleared it."""
 
 
 def _swap_type(value: int) -> SwapType:
@@ -138,6 +143,8 @@ class Bootloader:
         slots = [[s.size for s in area.sectors] for i in range(self.image_count)
                  for area in (partitions.primary(i), partitions.secondary(i)) if area]
         self.max_img_sectors = config.max_img_sectors or auto_max_img_sectors(slots)
+        self.sram = Sram()
+        """RAM that RAM_LOAD images are copied to: kept across warm resets."""
         self.events = Events()
         self._problem = ""
         """Phases of each boot, for whoever watches (the device passes its own outlet on)."""
@@ -156,6 +163,16 @@ class Bootloader:
         """``BOOT_LOG_ERR``."""
         self.console.print(f"E: {text}")
 
+    def dbg(self, text: str) -> None:
+        """``BOOT_LOG_DBG``: printed on builds logging at debug level."""
+        if self.config.log_level == "dbg":
+            self.console.print(f"D: {text}")
+
+    def area_ptr(self, slot: int) -> int:
+        """The ``flash_area`` pointer of image 0's slot as debug lines print it (``%p``): the
+        profile's, the secondary's the next 16-byte ``struct flash_area`` of the table."""
+        return self.config.log_area_ptr + 16 * slot
+
     def context(self, image: int) -> SwapContext:
         """A fresh view of one image's slots (``boot_loader_state`` for that image)."""
         primary, secondary = self.partitions.primary(image), self.partitions.secondary(image)
@@ -167,14 +184,57 @@ class Bootloader:
 
     # -- boot -------------------------------------------------------------------------------
 
-    def boot(self) -> BootResult:
-        """Run MCUboot once, from reset to the jump (or to the failure)."""
+    def boot(self, *, button_held: bool = False, boot_mode: int = 0) -> BootResult:
+        """Run MCUboot once, from reset to the jump, to serial recovery or to the failure
+        (Zephyr's ``boot/zephyr/main.c`` around ``boot_go``)."""
         self.clock.spend(self.config.start_ms / 1000)
-        self.console.print(f"*** Booting MCUboot {self.config.version} ***")
+        if self.config.version:
+            self.console.print(f"*** Booting MCUboot {self.config.version} ***")
         if self.zephyr_build is not None:
             self.console.print(f"*** Using Zephyr OS build {self.zephyr_build} ***")
         self.info("Starting bootloader")
         self.events.emit("mcuboot", phase="start")
+        recovery = self.config.serial_recovery
+        if recovery.enabled and recovery.entrance_gpio:
+            self.dbg("Checking GPIO for serial recovery")
+            if button_held:
+                return self._enter_recovery(())
+        ok, report, jump_offset = self._go()
+        self.dbg(f"Left boot_go with success == {int(ok)}")
+        if recovery.enabled and recovery.boot_mode and boot_mode == 1:
+            self.dbg("Staying in serial recovery")
+            return self._enter_recovery(report, boot_mode_used=True)
+        if not ok:
+            self.error(NO_BOOTABLE_IMAGE)
+            self.events.emit("mcuboot", phase="no_image")
+            if recovery.enabled and recovery.no_application:
+                return self._enter_recovery(report)
+            return BootResult(False, report, NO_BOOTABLE_IMAGE)
+        first = self.context(0)
+        header = first.read_header(0)
+        self.info(f"Bootloader chainload address offset: {jump_offset:#x}")
+        major, minor, revision = header.version.key()
+        self.info(f"Image version: v{major}.{minor}.{revision}")
+        self.info("Jumping to the first image slot")
+        self.events.emit("mcuboot", phase="jump", version=f"{major}.{minor}.{revision}")
+        try:
+            image = read_image(first.primary.read, first.primary.size)
+        except ImageError:
+            image = None
+        return BootResult(True, report, "", image)
+
+    def _enter_recovery(self, report: tuple[ImageBoot, ...], *,
+                        boot_mode_used: bool = False) -> BootResult:
+        """``boot_serial_enter``: MCUboot serves SMP on its UART from here on."""
+        self.info("Enter the serial recovery mode")
+        self.events.emit("mcuboot", phase="recovery")
+        return BootResult(False, report, "serial recovery", recovery=True,
+                          boot_mode_used=boot_mode_used)
+
+    def _go(self) -> tuple[bool, tuple[ImageBoot, ...], int]:
+        """``boot_go``: (a bootable image was found, per-image report, jump address)."""
+        if self.mode is Mode.RAM_LOAD:
+            return self._ram_load_go()
         ctxs = [self.context(i) for i in range(self.image_count)]
         types = [SwapType.NONE] * self.image_count
         resumed: list[SwapType | None] = [None] * self.image_count
@@ -193,21 +253,28 @@ class Bootloader:
         report = tuple(
             ImageBoot(ctx.image, _reported(resumed[ctx.image], types[ctx.image]),
                       resumed[ctx.image] is not None, ctx.read_header(0)) for ctx in ctxs)
-        if not ok:
-            self.error(NO_BOOTABLE_IMAGE)
-            self.events.emit("mcuboot", phase="no_image")
-            return BootResult(False, report, NO_BOOTABLE_IMAGE)
-        first = ctxs[0]
-        self.info(f"Bootloader chainload address offset: {first.primary.offset:#x}")
-        major, minor, revision = first.headers[0].version.key()
-        self.info(f"Image version: v{major}.{minor}.{revision}")
-        self.info("Jumping to the first image slot")
-        self.events.emit("mcuboot", phase="jump", version=f"{major}.{minor}.{revision}")
-        try:
-            image = read_image(first.primary.read, first.primary.size)
-        except ImageError:
-            image = None
-        return BootResult(True, report, "", image)
+        return ok, report, ctxs[0].primary.offset
+
+    def _ram_load_go(self) -> tuple[bool, tuple[ImageBoot, ...], int]:
+        """RAM_LOAD's ``context_boot_go``: each image loaded to RAM and validated there."""
+        log = RamLoadLog(self.info, self.error, self.dbg, self.area_ptr, self._hashed)
+        loaded = []
+        for image in range(self.image_count):
+            primary, secondary = self.partitions.primary(image), self.partitions.secondary(image)
+            assert primary is not None and secondary is not None
+            found = ram_load_image(image, (primary, secondary), self.sram, log)
+            if found is None:
+                return False, (), 0
+            loaded.append(found)
+        for image, (_, slot) in enumerate(loaded):
+            self.info(f"Image {image} loaded from the {'primary' if slot == 0 else 'secondary'} "
+                      "slot")
+        report = tuple(ImageBoot(i, SwapType.NONE, False, header)
+                       for i, (header, _) in enumerate(loaded))
+        return True, report, loaded[0][0].load_addr
+
+    def _hashed(self, count: int) -> None:
+        self.clock.spend(count / (self.config.hash_kib_per_s * 1024))
 
     def _sectors_ok(self, ctx: SwapContext) -> bool:
         areas = [ctx.primary, ctx.secondary, *([ctx.scratch] if ctx.scratch else [])]

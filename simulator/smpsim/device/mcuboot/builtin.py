@@ -6,6 +6,7 @@ Both are made by ``make images`` (``flash_images/build.py``) and shipped in
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from smpsim.errors import ConfigError
@@ -13,6 +14,7 @@ from smpsim.errors import ConfigError
 _FIRMWARE = resources.files("smpsim") / "firmware"
 
 
+@functools.lru_cache(maxsize=64)
 def key_pem(entry: str) -> str:
     """A profile's key entry as PEM: inline PEM text is kept, a name is a packaged test key."""
     if entry.lstrip().startswith("-----BEGIN"):
@@ -25,6 +27,7 @@ def key_pem(entry: str) -> str:
     return resource.read_text(encoding="ascii")
 
 
+@functools.lru_cache(maxsize=16)
 def factory_image(signature: str) -> bytes:
     """The factory image (1.0.0, plain smp_svr) signed for ``signature``."""
     resource = _FIRMWARE / f"factory-{signature}.bin"

@@ -7,12 +7,11 @@ re-exports it), so import from there.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Final
-
-import construct  # type: ignore[import-untyped]
 
 from smpsim.errors import SmpsimError
 
@@ -208,24 +207,11 @@ class ImageVersion:
         return hash(self.key())
 
 
-_VERSION = construct.Struct(
-    "major" / construct.Int8ul,
-    "minor" / construct.Int8ul,
-    "revision" / construct.Int16ul,
-    "build" / construct.Int32ul,
-)
-_HEADER = construct.Struct(
-    "magic" / construct.Int32ul,
-    "load_addr" / construct.Int32ul,
-    "hdr_size" / construct.Int16ul,
-    "protect_tlv_size" / construct.Int16ul,
-    "img_size" / construct.Int32ul,
-    "flags" / construct.Int32ul,
-    "version" / _VERSION,
-    "pad1" / construct.Int32ul,
-)
-_TLV_INFO = construct.Struct("magic" / construct.Int16ul, "tot" / construct.Int16ul)
-_TLV = construct.Struct("type" / construct.Int16ul, "len" / construct.Int16ul)
+_HEADER = struct.Struct("<IIHHIIBBHII")
+"""magic, load_addr, hdr_size, protect_tlv_size, img_size, flags, then the version (major,
+minor, revision, build) and the padding word: all little-endian."""
+_TLV_HEAD = struct.Struct("<HH")
+"""A TLV info header (``it_magic``, ``it_tlv_tot``) or record header (``it_type``, ``it_len``)."""
 
 
 @dataclass(frozen=True)
@@ -255,22 +241,14 @@ class ImageHeader:
         """Decode the first 32 bytes of ``data`` (which must hold at least that many)."""
         if len(data) < IMAGE_HEADER_SIZE:
             raise ValueError(f"an image header is {IMAGE_HEADER_SIZE} bytes, got {len(data)}")
-        raw = _HEADER.parse(data[:IMAGE_HEADER_SIZE])
-        v = raw.version
-        return cls(int(raw.magic), int(raw.load_addr), int(raw.hdr_size),
-                   int(raw.protect_tlv_size), int(raw.img_size), ImageFlag(int(raw.flags)),
-                   ImageVersion(int(v.major), int(v.minor), int(v.revision), int(v.build)))
+        return _parse_header(bytes(data[:IMAGE_HEADER_SIZE]))
 
     def build(self) -> bytes:
         """The 32 header bytes."""
         v = self.version
-        data = _HEADER.build({
-            "magic": self.magic, "load_addr": self.load_addr, "hdr_size": self.hdr_size,
-            "protect_tlv_size": self.protect_tlv_size, "img_size": self.img_size,
-            "flags": int(self.flags), "pad1": 0,
-            "version": {"major": v.major, "minor": v.minor, "revision": v.revision,
-                        "build": v.build}})
-        return bytes(data)
+        return _HEADER.pack(self.magic, self.load_addr, self.hdr_size, self.protect_tlv_size,
+                            self.img_size, int(self.flags), v.major, v.minor, v.revision,
+                            v.build, 0)
 
     @property
     def bootable(self) -> bool:
@@ -302,10 +280,19 @@ class Tlv:
 
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_header(data: bytes) -> ImageHeader:
+    # Every boot of every board of a fleet reads the same few headers: decode each once.
+    magic, load_addr, hdr_size, protect_tlv_size, img_size, flags, major, minor, revision, \
+        build, _pad = _HEADER.unpack(data)
+    return ImageHeader(magic, load_addr, hdr_size, protect_tlv_size, img_size, ImageFlag(flags),
+                       ImageVersion(major, minor, revision, build))
+
+
 def read_tlv_info(read: Read, offset: int) -> tuple[int, int]:
     """``(it_magic, it_tlv_tot)`` of the TLV info header at ``offset``."""
-    raw = _TLV_INFO.parse(read(offset, TLV_INFO_SIZE))
-    return int(raw.magic), int(raw.tot)
+    magic, tot = _TLV_HEAD.unpack(read(offset, TLV_INFO_SIZE))
+    return magic, tot
 
 
 def walk_tlvs(read: Read, start: int, end: int, protected: bool) -> list[Tlv]:
@@ -316,8 +303,7 @@ def walk_tlvs(read: Read, start: int, end: int, protected: bool) -> list[Tlv]:
     while pos < end:
         if end - pos < TLV_HEADER_SIZE:
             raise ImageError(ImageProblem.INVALID_TLV, f"TLV header at {pos:#x} overruns its block")
-        raw = _TLV.parse(read(pos, TLV_HEADER_SIZE))
-        tlv_type, length = int(raw.type), int(raw.len)
+        tlv_type, length = _TLV_HEAD.unpack(read(pos, TLV_HEADER_SIZE))
         if tlv_type in (0xFF, 0xFFFF) and length == 0xFFFF:
             raise ImageError(ImageProblem.INVALID_TLV, f"erased TLV record at {pos:#x}")
         if length > end - pos - TLV_HEADER_SIZE:

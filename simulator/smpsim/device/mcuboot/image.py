@@ -274,8 +274,25 @@ def _sig_length_ok(signature: Signature, length: int) -> bool:
     return length == {"rsa-2048": 256, "rsa-3072": 384, "ed25519": 64}[signature]
 
 
+_VERDICTS: dict[tuple[bytes, bytes, bytes], bool] = {}
+"""Signature checks made already, by (key, signature, digest): a fleet's boards boot the same
+few signed images at every boot (the emulated time of the check is spent all the same)."""
+_VERDICTS_KEPT = 4096
+
+
 def _verify(key: PublicKey, sig: bytes, digest: bytes) -> bool:
     """Check ``sig`` over the 32-byte ``digest`` as MCUboot's ``bootutil_verify_sig``."""
+    memo = (key.encoded, sig, digest)
+    verdict = _VERDICTS.get(memo)
+    if verdict is None:
+        verdict = _check_signature(key, sig, digest)
+        if len(_VERDICTS) >= _VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[memo] = verdict
+    return verdict
+
+
+def _check_signature(key: PublicKey, sig: bytes, digest: bytes) -> bool:
     try:
         if isinstance(key.key, rsa.RSAPublicKey):
             key.key.verify(sig, digest,

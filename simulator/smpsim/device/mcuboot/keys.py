@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ def _load_pem(pem: str) -> PublicKeyObject:
     raise ConfigError(f"unsupported key type {type(public).__name__}")
 
 
+@functools.lru_cache(maxsize=64)
 def public_key(pem: str) -> PublicKey:
-    """A :class:`PublicKey` from PEM text (a public key, or a private key to take it from)."""
+    """A :class:`PublicKey` from PEM text (a public key, or a private key to take it from);
+    parsed once (every board of a fleet has the same keys)."""
     key = _load_pem(pem)
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size not in (2048, 3072):

@@ -26,7 +26,7 @@ def max_image_size(mode: Mode | str, primary_sectors: Sequence[int],
     """
     mode = Mode(mode)
     layout = TrailerLayout(sum(primary_sectors), max_align, write_block, mode, max_img_sectors)
-    if mode is Mode.OVERWRITE:
+    if mode in (Mode.OVERWRITE, Mode.RAM_LOAD):
         return layout.swap_info_off
     if mode is Mode.SCRATCH:
         return _scratch_max_size(layout, primary_sectors, secondary_sectors, scratch_size)

@@ -51,6 +51,8 @@ class Mode(enum.StrEnum):
     """``MCUBOOT_SWAP_USING_OFFSET``."""
     OVERWRITE = "overwrite-only"
     """``MCUBOOT_OVERWRITE_ONLY`` (without the FAST option)."""
+    RAM_LOAD = "ram-load"
+    """``MCUBOOT_RAM_LOAD``: no swap; the image is copied to RAM and run there."""
 
 
 class SwapType(enum.IntEnum):

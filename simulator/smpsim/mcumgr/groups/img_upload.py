@@ -146,11 +146,17 @@ class StreamWriter:
         if self.written + len(self.buf) + len(data) > self.area.size - self.base:
             raise StreamOverflow(f"{len(data)} bytes past the end of {self.area.name}")
         view = memoryview(data)
-        while len(view) >= IMG_BLOCK_BUF_SIZE - len(self.buf):
+        if self.buf:  # top up the waiting buffer first
             take = IMG_BLOCK_BUF_SIZE - len(self.buf)
             self.buf += view[:take]
             view = view[take:]
-            self._sync()
+            if len(self.buf) == IMG_BLOCK_BUF_SIZE:
+                self._sync()
+        # Whole buffers go to flash straight from the request, without a round through buf:
+        # the same writes at the same offsets as buffering them would make.
+        while len(view) >= IMG_BLOCK_BUF_SIZE:
+            self._program(bytes(view[:IMG_BLOCK_BUF_SIZE]))
+            view = view[IMG_BLOCK_BUF_SIZE:]
         self.buf += view
         if flush:
             if self.buf:
@@ -159,14 +165,16 @@ class StreamWriter:
                 self._erase_page(self.trailer_status_off)
 
     def _sync(self) -> None:
+        self._program(bytes(self.buf))
+        self.buf.clear()
+
+    def _program(self, block: bytes) -> None:
         addr = self.base + self.written
         if self.progressive:
-            self._erase_page(addr + len(self.buf) - 1)
-        block = self.area.write_block
-        pad = -len(self.buf) % block
-        self.area.write(addr, bytes(self.buf) + b"\xff" * pad)
-        self.written += len(self.buf)
-        self.buf.clear()
+            self._erase_page(addr + len(block) - 1)
+        pad = -len(block) % self.area.write_block
+        self.area.write(addr, block + b"\xff" * pad if pad else block)
+        self.written += len(block)
 
     def _erase_page(self, off: int) -> None:
         sector = self.area.sectors[self.area.sector_index(off)]

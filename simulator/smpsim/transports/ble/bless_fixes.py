@@ -122,8 +122,9 @@ def prepare(char: BlueZGattCharacteristic, handler: Handler) -> None:
 
 
 async def close_bus(bus: MessageBus, timeout_s: float = 2.0) -> None:
-    """Disconnect ``bus`` and close its socket."""
-    bus.disconnect()  # type: ignore[no-untyped-call]
+    """Disconnect ``bus`` and close its socket (also when the bus has gone away)."""
+    with contextlib.suppress(Exception):  # already disconnected: nothing to say goodbye to
+        bus.disconnect()  # type: ignore[no-untyped-call]
     with contextlib.suppress(Exception):
         await asyncio.wait_for(
             bus.wait_for_disconnect(), timeout_s)  # type: ignore[no-untyped-call]

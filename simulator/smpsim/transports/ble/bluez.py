@@ -9,6 +9,7 @@ centrals are connected, and disconnecting them from the peripheral's side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -85,6 +86,8 @@ class AdapterControl:
         """The adapter is BlueZoo's (a mock, no radio), not a controller's."""
         self._discoverable: tuple[bool, int] | None = None
         self._handler: Callable[[Message], None] | None = None
+        self._closing = False
+        self._lost_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, name: str) -> AdapterControl:
@@ -176,12 +179,43 @@ class AdapterControl:
         self._handler = handler
         self.bus.add_message_handler(handler)
 
+    async def watch_lost(self, lost: Callable[[str], None]) -> None:
+        """Call ``lost(reason)`` once if the bus goes away or BlueZ leaves it (not when
+        :meth:`close` closes the connection)."""
+        where = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS",
+                               "unix:path=/run/dbus/system_bus_socket")
+        rule = (f"type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                f"member='NameOwnerChanged',arg0='{BLUEZ}'")
+        await self.bus.call(Message(
+            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus", member="AddMatch", signature="s", body=[rule]))
+
+        def owner_changed(message: Message) -> None:
+            if (message.message_type is MessageType.SIGNAL
+                    and message.member == "NameOwnerChanged" and message.body[:1] == [BLUEZ]
+                    and not message.body[2]):
+                lost(f"BlueZ ({BLUEZ}) left the system bus at {where}")
+
+        async def bus_gone() -> None:
+            with contextlib.suppress(Exception):  # gone with an error or without: gone
+                await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+            if not self._closing:
+                lost(f"the D-Bus system bus at {where} went away")
+
+        self.bus.add_message_handler(owner_changed)
+        self._lost_task = asyncio.get_running_loop().create_task(bus_gone())
+
     async def close(self) -> None:
         """Stop watching and close the bus connection."""
+        self._closing = True
         if self._handler is not None:
             self.bus.remove_message_handler(self._handler)
             self._handler = None
         await close_bus(self.bus)
+        if self._lost_task is not None:
+            self._lost_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lost_task
 
 
 def address_of(path: str) -> str:

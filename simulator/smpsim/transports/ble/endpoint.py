@@ -13,7 +13,8 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   central that has gone is dropped, as ``smp_bt_tx_pkt`` drops it).
 * The MTU of a connection is the smaller of the profile's ``mtu`` and what the client says:
   BlueZ's ``mtu`` option with each write, or the one in ``AcquireWrite`` (which smpclient and
-  smpmgr call to learn the MTU, and which BlueZoo passes to the server).
+  smpmgr call to learn the MTU, and which BlueZoo passes to the server). On the mock, which
+  exchanges no MTU, the central's (:class:`~smpsim.transports.ble.link.Central`) caps it too.
 * **Reset**: when the device goes down (os reset, a crash, the watchdog, a power cut) the
   board's radio goes with it. The endpoint unregisters the advertisement and the GATT
   application, so the board is neither seen nor served while it boots, and disconnects every
@@ -24,11 +25,17 @@ responses as notifications, as Zephyr's ``smp_bt.c`` does:
   0.42 s with smp_svr's conn-param control; the drop here is at once.)
 * **Link model**: at a time scale above 0, on the BlueZoo mock (which has no radio: everything
   crosses at once), writes and notifications travel at the speed of the profile's link
-  (:mod:`smpsim.transports.ble.link`): connection events every ``conn_interval_ms``, each with
-  room for ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
+  (:mod:`smpsim.transports.ble.link`): connection events every ``conn_interval_ms`` (or the
+  central's own interval: a desktop's stack keeps 30 ms), each with room for
+  ``packets_per_interval`` link-layer packets of ``data_length`` bytes per direction.
   A write reaches the board at the connection event that carries its last packet; a response
   leaves in the events after the board has it ready. At time scale 0 everything is instant. On
   a real controller the radio itself sets the pace (as a real serial port's hardware does).
+
+* **BlueZ or the bus goes away** (bluetoothd stops, the D-Bus daemon dies): the radio is gone
+  for good. The endpoint says so at once (``lost``, logged as an error), stops talking to D-Bus,
+  and closes without waiting for an answer that cannot come; ``smpsim run`` then exits non-zero
+  naming the cause. Every D-Bus step of closing is bounded in time besides.
 
 Not modelled: the connection parameter update itself (the interval is the one SMP traffic gets
 once ``MCUMGR_TRANSPORT_BT_CONN_PARAM_CONTROL`` has asked for it), pairing and encrypted
@@ -58,7 +65,15 @@ from smpsim.errors import ConfigError
 from smpsim.mcumgr.framing.reassembly import Reassembler
 from smpsim.transports.ble import bless_fixes
 from smpsim.transports.ble.bluez import AdapterControl, address_of
-from smpsim.transports.ble.link import ATT_HEADER, LinkModel
+from smpsim.transports.ble.link import (
+    ATT_HEADER,
+    CENTRALS,
+    DEFAULT_CENTRAL,
+    Central,
+    LinkModel,
+    central,
+    connection_mtu,
+)
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.link_faults import Origin
 from smpsim.transports.runner import Runner
@@ -68,6 +83,8 @@ log = logging.getLogger(__name__)
 SMP_SERVICE_UUID = "8d53dc1d-1db7-4cd3-868b-8a527460aa84"
 SMP_CHARACTERISTIC_UUID = "da2e7828-fbce-4e01-ae9e-261174997c48"
 ATT_MIN_MTU = 23
+CLOSE_TIMEOUT_S = 3.0
+"""The longest closing may wait for BlueZ (withdraw the service, give the adapter back)."""
 
 
 class BleEndpoint:
@@ -75,13 +92,18 @@ class BleEndpoint:
 
     medium = "BLE"
 
-    def __init__(self, runner: Runner, adapter: str = "hci0") -> None:
+    def __init__(self, runner: Runner, adapter: str = "hci0",
+                 central: Central = CENTRALS[DEFAULT_CENTRAL]) -> None:
         self.runner = runner
         self.device = runner.device
         self.adapter = adapter
         self.config = self.device.profile.firmware.ble
+        self.central = central
+        """The kind of central the mock's link stands for (a real radio has a real one)."""
         self.scale = runner.scale
-        self.mtu = self.config.mtu
+        self.max_mtu = self.config.mtu
+        """The largest MTU a connection gets: the profile's (and on the mock the central's)."""
+        self.mtu = self.max_mtu
         """The current connection's ATT MTU."""
         self.link: LinkModel | None = None
         """The link model, when it paces the link (see :meth:`start`)."""
@@ -98,6 +120,9 @@ class BleEndpoint:
         self._origin = Origin("ble", adapter)
         self.register_error: str | None = None
         """Why BlueZ refused the service or its advertisement the last time it was offered."""
+        self.lost: str | None = None
+        """Why the radio went away while serving (the bus died, BlueZ left it), if it did:
+        ``"<cause> while serving BLE on hci0"``."""
         self._session = 0
         self._loop = asyncio.get_running_loop()
         self._control: AdapterControl | None = None
@@ -116,10 +141,13 @@ class BleEndpoint:
     async def start(self) -> None:
         """Set the service up; it is registered and advertised whenever the board is up."""
         self._control = await AdapterControl.open(self.adapter)
+        if self._control.mock:
+            # The mock exchanges no MTU: the central's stands in for the exchange.
+            self.max_mtu = self.mtu = connection_mtu(self.config, self.central)
         if self.scale > 0 and self._control.mock:
             # A controller's radio sets its own pace, as a real serial port does; only the
             # mock's instant link needs the model's.
-            self.link = LinkModel(self.config, self.scale)
+            self.link = LinkModel(self.config, self.scale, self.central)
         bless_fixes.patch()
         server = self._server = BlessServerBlueZDBus(self.config.name, self._loop,
                                                      adapter=self.adapter)
@@ -140,6 +168,7 @@ class BleEndpoint:
         bless_fixes.prepare(self._char.gatt, self)
         await self._control.make_discoverable()
         await self._control.watch(self._connection_changed)
+        await self._control.watch_lost(self._radio_lost)
         self.connected = set(await self._control.connected())
         self.runner.boot_listeners.append(self._board_up)
         self.runner.down_listeners.append(self._board_down)
@@ -152,11 +181,11 @@ class BleEndpoint:
         if self._control is not None and not self._control.mock:
             pace = "paced by the radio"
         elif self.link is None:
-            pace = "BlueZoo mock, instant"
+            pace = f"BlueZoo mock, {self.central.name} central, instant"
         else:
-            pace = (f"BlueZoo mock, link model {cfg.conn_interval_ms:g} ms x "
-                    f"{cfg.packets_per_interval} packets")
-        return (f"{self.adapter} as {cfg.name!r} (MTU {cfg.mtu}, "
+            pace = (f"BlueZoo mock, {self.central.name} central, link model "
+                    f"{self.link.interval_ms:g} ms x {self.link.per_event} packets")
+        return (f"{self.adapter} as {cfg.name!r} (MTU {self.max_mtu}, "
                 f"reassembly {'on' if cfg.reassembly else 'off'}, {pace})")
 
     async def settled(self) -> None:
@@ -185,21 +214,41 @@ class BleEndpoint:
                               (self.runner.down_listeners, self._board_down)):
             if fn in listeners:
                 listeners.remove(fn)
-        await self.settled()
-        self._end_session()
         try:
-            async with self._lock:
-                await self._withdraw()
-                if self._control is not None:
-                    await self._control.restore()
+            # A D-Bus call whose answer never comes (BlueZ hung, or gone in a way nobody told
+            # us) must not keep the process from stopping.
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.settled()
+                self._end_session()
+                if self.lost is None:
+                    async with self._lock:
+                        await self._withdraw()
+                        if self._control is not None:
+                            await self._control.restore()
         except (DBusError, TimeoutError) as exc:
-            log.warning("BLE: %s while closing", exc)
+            log.warning("BLE: %s while closing", exc or "no answer from BlueZ")
         finally:
+            self._cancel_tasks()
+            self._end_session()
             bus = getattr(self._server, "bus", None)  # set once bless's setup has connected
             if bus is not None:
                 await bless_fixes.close_bus(bus)
             if self._control is not None:
                 await self._control.close()
+
+    def _radio_lost(self, reason: str) -> None:
+        if self._closed or self.lost is not None:
+            return
+        self.lost = f"{reason} while serving BLE on {self.adapter}"
+        log.error("BLE: %s: the board is not served over BLE any more", reason)
+        # Nothing on the bus answers now: drop what waits for it, and never ask again.
+        self._registered = False
+        self._cancel_tasks()
+        self._end_session()
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
     # -- the board goes down and comes up ---------------------------------------------------
 
@@ -217,7 +266,8 @@ class BleEndpoint:
 
     async def _register(self) -> None:
         async with self._lock:
-            if self._closed or self._registered or not self.runner.online.is_set():
+            if (self._closed or self._registered or self.lost is not None
+                    or not self.runner.online.is_set()):
                 return
             try:
                 await self._server.start()
@@ -239,7 +289,7 @@ class BleEndpoint:
     async def _withdraw(self) -> None:
         # The radio goes silent at once: the advertisement and the GATT service first, so that
         # a central which notices the drop and rescans does not find the board still there.
-        if not self._registered:
+        if not self._registered or self.lost is not None:
             return
         self._registered = False
         await self._server.stop()
@@ -273,7 +323,7 @@ class BleEndpoint:
         self._session += 1
         self.reassembler.drop()
         self.subscribed = False
-        self.mtu = self.config.mtu
+        self.mtu = self.max_mtu
         if self.link is not None:
             self.link.reset()
         for sock in self._sockets:
@@ -386,7 +436,8 @@ class BleEndpoint:
 
 async def open_endpoint(runner: Runner, spec: EndpointSpec) -> BleEndpoint:
     """Serve SMP over BLE on the spec's adapter (default ``hci0``)."""
-    endpoint = BleEndpoint(runner, spec.where or "hci0")
+    endpoint = BleEndpoint(runner, spec.where or "hci0",
+                           central(spec.central or DEFAULT_CENTRAL))
     try:
         await endpoint.start()
     except BaseException:

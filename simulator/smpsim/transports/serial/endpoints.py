@@ -70,6 +70,7 @@ class PtyEndpoint:
     """A pseudo-terminal in raw mode, reachable through a stable symlink."""
 
     medium = "serial"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, link: Path | None = None) -> None:
         profile = runner.device.profile
@@ -134,6 +135,7 @@ class PortEndpoint:
     pace, so nothing is paced in software."""
 
     medium = "serial"
+    lost: str | None = None  # a socket or a port has nothing to lose to others
 
     def __init__(self, runner: Runner, device: str, baud: int | None = None) -> None:
         import serial  # type: ignore[import-untyped]  # only this endpoint needs pyserial

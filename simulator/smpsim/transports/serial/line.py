@@ -19,6 +19,10 @@ of what has reached the board and stops reading until the line catches up, so th
 blocks once the PTY's own small buffer is full, as behind a real USB-serial adapter. Memory stays
 bounded and requests are answered as they come in, however much a client writes at once.
 
+While MCUboot is in serial recovery the line carries MCUboot's own framing instead (its
+receivers and encoder, :mod:`smpsim.mcumgr.boot_serial.framing`), console or raw as its build
+says, and no shell runs.
+
 Output nobody reads is dropped once the port's buffer is full, as a UART sends into the void.
 What the text means (console, colours, the shell) is the device's :class:`~smpsim.device.uart.Uart`.
 """
@@ -30,8 +34,10 @@ import errno
 import logging
 import os
 from collections import deque
+from collections.abc import Callable
 
 from smpsim.device.uart import Uart
+from smpsim.mcumgr.boot_serial import framing as recovery_framing
 from smpsim.mcumgr.framing.serial import (
     ConsoleReceiver,
     Dropped,
@@ -89,6 +95,8 @@ class SerialLine:
             self.console = ConsoleReceiver(buf_size, rx_buf_size=serial.rx_buf_size,
                                            rx_buf_count=serial.rx_buf_count,
                                            shell=self.kind == "shell")
+        self.recovery = _recovery_receiver(runner)
+        """MCUboot's receiver, used while the board is in serial recovery."""
         self.uart = Uart(self.device)
         """What the firmware makes of the UART's text: console output, the shell."""
         self._loop = asyncio.get_running_loop()
@@ -111,7 +119,7 @@ class SerialLine:
         """Set while a paced line has stopped reading (its backlog is full)."""
         if self.uart.has_shell:
             runner.boot_listeners.append(self._booted)
-            if runner.online.is_set():
+            if runner.online.is_set() and self.device.running:
                 self._booted()
         if self.uart.carries_console:
             self.device.console.subscribe(self._console_line)
@@ -140,7 +148,9 @@ class SerialLine:
             return
         # The bytes reach the board at the line's speed: each line when its last byte is in.
         now = self._loop.time()
-        for piece in split_lines(data) if self.raw is None else [data]:
+        raw = self.raw is not None if not self.runner.in_recovery \
+            else isinstance(self.recovery, recovery_framing.RawReceiver)
+        for piece in [data] if raw else split_lines(data):
             self._rx_until = max(self._rx_until, now) + len(piece) * self._byte_host_s
             self._loop.call_at(self._rx_until, self._arrive, piece)
         if self._backlog() >= RX_BACKLOG:
@@ -168,6 +178,11 @@ class SerialLine:
                 self.console.reset()
             if self.raw is not None:
                 self.raw.reset()
+            if self.recovery is not None:
+                self.recovery.reset()
+        if self.runner.in_recovery:
+            self._arrive_recovery(data)
+            return
         events: list[Event] = []
         if self.raw is not None:
             events = self.raw.feed(data, self.device.clock.now(), bytewise=self.speed_bps > 0)
@@ -183,6 +198,23 @@ class SerialLine:
                 self._typed(event.data)
             elif isinstance(event, Dropped) and event.reason == "no buffer":
                 self.uart.rx_buffer_lost()
+
+    def _arrive_recovery(self, data: bytes) -> None:
+        """MCUboot's serial recovery reads the UART."""
+        recovery = self.recovery
+        send: Callable[[bytes], None]
+        if isinstance(recovery, recovery_framing.RawReceiver):
+            packets = recovery.feed(data, self.device.clock.now())
+            send = self.write
+        else:
+            assert recovery is not None
+            packets = recovery.feed(data)
+            send = self._send_recovery_lines
+        for packet in packets:
+            self.runner.submit(packet, send, self.origin)
+
+    def _send_recovery_lines(self, frame: bytes) -> None:
+        self.write(recovery_framing.encode_console(frame))
 
     # -- output ----------------------------------------------------------------------------
 
@@ -309,3 +341,16 @@ class SerialLine:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _recovery_receiver(
+        runner: Runner) -> recovery_framing.ConsoleReceiver | recovery_framing.RawReceiver | None:
+    """MCUboot's serial recovery receiver for the build, if it has serial recovery."""
+    mcuboot = runner.device.profile.mcuboot
+    if runner.recovery_server is None or mcuboot is None:
+        return None
+    rec = mcuboot.serial_recovery
+    if rec.framing == "raw":
+        return recovery_framing.RawReceiver(rec.max_receive_size, rec.max_line_input_len,
+                                            rec.raw_input_timeout_ms / 1000)
+    return recovery_framing.ConsoleReceiver(rec.max_receive_size, rec.max_line_input_len)

@@ -1,15 +1,18 @@
-"""A private D-Bus bus with BlueZoo on it: BLE with no radio, for the tests and the BLE bench.
+"""A private D-Bus bus with BlueZoo on it: BLE with no radio, for tests and benchmarks.
 
 :func:`start` runs ``dbus-daemon`` with its own configuration file (no system or session bus is
-touched, and Debian's ``dbus`` package is all it needs) and ``bluezoo_ci.py`` with two adapters:
+touched, and Debian's ``dbus`` package is all it needs) and :mod:`smpsim.testing.bluezoo_ci`
+(BlueZoo with the fixes clients need) with two adapters:
 
-* ``hci0`` (``00:00:00:00:00:01``): the board's. It reports only the peripheral role, so it is
-  never a client's default adapter.
-* ``hci1`` (``00:00:00:00:00:02``): the clients'. bleak, smpclient and smpmgr pick it.
+* ``hci0`` (``00:00:00:00:00:01``): the clients'. Chromium always takes the first adapter, and
+  bleak, smpclient and smpmgr take the only one with the central role.
+* ``hci1`` (``00:00:00:00:00:02``): the board's (``smpsim run --ble --adapter hci1``). It
+  reports only the peripheral role, so it is never a client's default adapter.
 
-Point ``DBUS_SYSTEM_BUS_ADDRESS`` at :attr:`MockBus.address` and bless, bleak and BlueZoo all
-meet there. Anything that keeps the bus from coming up raises :class:`MockBusError` with the
-reason and the logs: the tests fail on it, they never skip.
+Point ``DBUS_SYSTEM_BUS_ADDRESS`` at :attr:`MockBus.address` and bless, bleak, Chromium and
+BlueZoo all meet there. Anything that keeps the bus from coming up raises :class:`MockBusError`
+with the reason and the logs: tests fail on it, they never skip. Needs ``smpsim[webbt]`` (or
+``bluezoo`` and ``dbus-next``) and Debian's ``dbus``.
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ from dbus_next.message import Message
 
 from smpsim.transports.ble.bless_fixes import close_bus
 
-HERE = Path(__file__).resolve().parent
-BLUEZOO_CI = HERE / "bluezoo_ci.py"
-PERIPHERAL = "00:00:00:00:00:01"
-"""hci0, where the board serves."""
-CENTRAL = "00:00:00:00:00:02"
-"""hci1, where the clients connect from."""
+BOARD_ADAPTER = "hci1"
+"""Where the board serves."""
+PERIPHERAL = "00:00:00:00:00:02"
+"""The board's address (hci1's)."""
+CENTRAL = "00:00:00:00:00:01"
+"""hci0's address, where the clients connect from."""
 START_TIMEOUT_S = 15.0
 SCAN_INTERVAL_S = 0.1
 
@@ -69,6 +72,10 @@ class MockBus:
     """D-Bus address: the system bus for everything started with it in the environment."""
     folder: Path
     """Where the bus socket and the logs are."""
+    daemon: subprocess.Popen[bytes]
+    """The ``dbus-daemon`` (kill it to see what a client does when the bus dies)."""
+    bluezoo: subprocess.Popen[bytes]
+    """BlueZoo."""
 
     @property
     def bluezoo_log(self) -> str:
@@ -165,13 +172,13 @@ def start() -> Iterator[MockBus]:
         log = folder / "bluezoo.log"
         with log.open("wb") as out:
             zoo = subprocess.Popen(
-                [sys.executable, str(BLUEZOO_CI), "-q", "--auto-enable",
-                 "--scan-interval", str(SCAN_INTERVAL_S), "-a", PERIPHERAL, "-a", CENTRAL],
+                [sys.executable, "-m", "smpsim.testing.bluezoo_ci", "-q", "--auto-enable",
+                 "--scan-interval", str(SCAN_INTERVAL_S), "-a", CENTRAL, "-a", PERIPHERAL],
                 env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address,
-                     "BLUEZOO_PERIPHERAL_ONLY": "hci0"},
+                     "BLUEZOO_PERIPHERAL_ONLY": BOARD_ADAPTER},
                 stdout=out, stderr=subprocess.STDOUT)
         _wait_for_adapters(address, zoo, log)
-        yield MockBus(address, folder)
+        yield MockBus(address, folder, daemon, zoo)
     finally:
         _stop(zoo)
         _stop(daemon)
@@ -179,12 +186,12 @@ def start() -> Iterator[MockBus]:
 
 
 def main() -> None:
-    """``python -m tests.ble.mockbus``: run the mock until Ctrl-C, for trying BLE by hand."""
+    """``python -m smpsim.testing.mockbus``: run the mock until Ctrl-C, for trying BLE by hand."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the bus and BlueZoo too
     with start() as bus:
         print(f"export DBUS_SYSTEM_BUS_ADDRESS='{bus.address}'", flush=True)
-        print(f"# hci0 {PERIPHERAL} is for smpsim run --ble; clients use hci1 {CENTRAL}",
-              flush=True)
+        print(f"# {BOARD_ADAPTER} {PERIPHERAL} is for smpsim run --ble --adapter "
+              f"{BOARD_ADAPTER}; clients use hci0 {CENTRAL}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)

@@ -1,0 +1,313 @@
+"""The control plane over HTTP: a JSON API and the event stream on a WebSocket, served with
+aiohttp in the board's event loop (``smpsim run --control``).
+
+The API can erase flash and cut power, so it guards itself three ways, on every request
+including the WebSocket handshake:
+
+* bound to loopback unless told otherwise, and then only with a bearer token
+  (``--control-token``), compared in constant time;
+* on a loopback bind, the ``Host`` header must name a loopback address (``localhost``,
+  ``127.0.0.1``, ``[::1]``): a page that points its own DNS name at 127.0.0.1 (DNS rebinding)
+  is refused;
+* a request that carries an ``Origin`` (a browser's) is refused unless it is this server's own
+  origin: another site's page can neither read the board nor act on it.
+
+A request the API cannot take (bad JSON, an unknown fault kind, a value out of range) gets a 400
+whose JSON ``error`` names the field, and changes nothing on the board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from smpsim.control import pages
+from smpsim.control.plane import ACTIONS, ActionError, ControlPlane, FaultError
+from smpsim.control.stream import EventFeed, history, messages
+from smpsim.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024
+"""Largest request body: a fault or an action is a few hundred bytes."""
+_FIELD = re.compile(r"^(\w+)(?: and \w+)?: |unknown field '(\w+)'")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, port: int, token: str | None) -> None:
+    """Refuse (:class:`ConfigError`) to serve the API off loopback without a token."""
+    if not is_loopback(host) and not token:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ConfigError(f"--control {where} is not a loopback address: the API can erase "
+                          "flash and cut power, so serving it there needs --control-token")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """A refusal as JSON; ``field`` is the request field the message is about, if one is."""
+    body: dict[str, Any] = {"error": message}
+    match = _FIELD.match(message)
+    if match:
+        body["field"] = match.group(1) or match.group(2)
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+class Refused(Exception):
+    """A request refused with an HTTP status and a message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _query_int(request: web.Request, name: str, high: int) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise Refused(400, f"{name}: {text!r} is not an integer") from None
+    if not 0 <= value <= high:
+        raise Refused(400, f"{name}: {value} is not from 0 to {high}")
+    return value
+
+
+async def _body(request: web.Request, empty_ok: bool) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip() and empty_ok:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(400, f"body: not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "body: must be a JSON object")
+    return body
+
+
+class ControlServer:
+    """The HTTP API of one :class:`ControlPlane` on ``host:port``."""
+
+    def __init__(self, plane: ControlPlane, host: str, port: int,
+                 token: str | None = None) -> None:
+        check_bind(host, port, token)
+        self.plane = plane
+        self.host = host
+        self.port = port
+        self._token = token.encode() if token else None
+        self._loopback = is_loopback(host)
+        self._sockets: set[web.WebSocketResponse] = set()
+        app = web.Application(middlewares=[self._errors, self._guard], client_max_size=MAX_BODY)
+        get, post, delete = web.get, web.post, web.delete
+        app.add_routes([
+            get("/api/board", self._board, allow_head=False),
+            get("/api/slots", self._slots, allow_head=False),
+            get("/api/flash", self._flash, allow_head=False),
+            get("/api/console", self._console, allow_head=False),
+            get("/api/stats", self._stats, allow_head=False),
+            get("/api/events", self._events, allow_head=False),
+            post("/api/actions/{name}", self._action),
+            get("/api/faults", self._faults, allow_head=False),
+            post("/api/faults", self._add_fault),
+            delete("/api/faults", self._clear_faults),
+            delete("/api/faults/{id}", self._clear_fault),
+            *pages.routes(),
+        ])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+
+    async def start(self) -> None:
+        """Bind and serve; a bind failure is a :class:`ConfigError`."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(f"cannot serve the control plane on {self.host}:{self.port}: "
+                              f"{exc.strerror}") from None
+        self.port = self._runner.addresses[0][1]
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, with the bound port."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def close(self) -> None:
+        """Close the event streams, then the server."""
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"board stopping")
+        await self._runner.cleanup()
+
+    # -- middlewares ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refused as exc:
+            return _error(exc.status, str(exc))
+        except (ActionError, FaultError) as exc:
+            return _error(400, str(exc))
+        except web.HTTPException as exc:  # aiohttp's own: no route (404), wrong method (405)
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return _error(exc.status, exc.reason, headers)
+        except Exception:
+            log.exception("control API: %s %s", request.method, request.path)
+            return _error(500, "internal error (see the simulator's log)")
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.url.host or ""
+        if self._loopback and not is_loopback(host):
+            raise Refused(403, f"Host {request.host!r} is not a loopback name of this server")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"http://{request.host}":
+            raise Refused(403, f"Origin {origin!r}: cross-origin requests are refused")
+        if self._token is not None:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
+                                                                      self._token):
+                return _error(401, "Authorization: a bearer token is required",
+                              {"WWW-Authenticate": 'Bearer realm="smpsim"'})
+        return await handler(request)
+
+    # -- what the board shows -------------------------------------------------------------------
+
+    async def _board(self, request: web.Request) -> web.Response:
+        return _json({**self.plane.status(), "control": self.url})
+
+    async def _slots(self, request: web.Request) -> web.Response:
+        return _json(self.plane.slots())
+
+    async def _flash(self, request: web.Request) -> web.Response:
+        return _json(self.plane.flash())
+
+    async def _console(self, request: web.Request) -> web.Response:
+        since = _query_int(request, "since", 2**63) or 0
+        return _json(self.plane.console_since(since))
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return _json(self.plane.stats())
+
+    # -- the event stream ----------------------------------------------------------------------
+
+    def _asked(self, since: Any, last: Any) -> tuple[int | None, int | None]:
+        for name, value in (("since", since), ("last", last)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise Refused(400, f"{name}: {value!r} is not an integer of 0 or more")
+        if since is not None and last is not None:
+            raise Refused(400, "since and last: give one of them")
+        return since, last
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        since, last = self._asked(_query_int(request, "since", 2**63),
+                                  _query_int(request, "last", 2**31))
+        keep_smp = _query_int(request, "smp", 2**31)  # only the latest SMP events per send
+        hub = self.plane.hub
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            # Without a WebSocket: the kept events, for a poller or curl.
+            events = hub.last(last) if last is not None else hub.since(since or 0)
+            return _json([event.to_json() for event in events])
+        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
+        await ws.prepare(request)
+        feed = EventFeed(asyncio.get_running_loop())
+        feed.subscribe(hub)  # before the history is read: nothing falls between the two
+        self._sockets.add(ws)
+        replays: list[tuple[int | None, int | None]] = []
+        sender = asyncio.get_running_loop().create_task(
+            self._send(ws, feed, history(hub, since, last), replays, keep_smp))
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    asked = json.loads(message.data)
+                    if not isinstance(asked, dict) or set(asked) - {"since", "last"}:
+                        raise Refused(400, 'a client sends {"last": N} or {"since": SEQ}')
+                    replays.append(self._asked(asked.get("since"), asked.get("last")))
+                except (ValueError, Refused) as exc:
+                    await ws.send_str(_dumps({"kind": "error", "error": str(exc)}))
+                    continue
+                feed.wake()
+        finally:
+            hub.unsubscribe(feed)
+            self._sockets.discard(ws)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        return ws
+
+    async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
+                    first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
+                    keep_smp: int | None = None) -> None:
+        """The client's sender: its history, then each send cycle's events, in order."""
+        hub = self.plane.hub
+        try:
+            dropped, events = first
+            async for text in messages(dropped, events, 0):
+                await ws.send_str(text)
+            after = events[-1].seq if events else 0
+            while not ws.closed:
+                dropped, batch = await feed.take()
+                async for text in messages(dropped, batch, after, keep_smp):
+                    await ws.send_str(text)
+                if batch:
+                    after = max(after, batch[-1].seq)
+                while replays:  # asked for history: after what was due, as asked
+                    dropped, events = history(hub, *replays.pop(0))
+                    async for text in messages(dropped, events, 0):
+                        await ws.send_str(text)
+                    if events:
+                        after = max(after, events[-1].seq)
+        except ConnectionError:
+            pass  # the client went away; its handler unsubscribes
+
+    # -- actions and faults --------------------------------------------------------------------
+
+    async def _action(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in ACTIONS:
+            raise Refused(404, f"no action {name!r}; known: {', '.join(ACTIONS)}")
+        return _json(await self.plane.act(name, await _body(request, empty_ok=True)))
+
+    async def _faults(self, request: web.Request) -> web.Response:
+        return _json(self.plane.list_faults())
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        return _json(self.plane.add_fault(await _body(request, empty_ok=False)), status=201)
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        return _json({"cleared": self.plane.clear_faults()})
+
+    async def _clear_fault(self, request: web.Request) -> web.Response:
+        fault_id = request.match_info["id"]
+        if not self.plane.clear_fault(fault_id):
+            raise Refused(404, f"no fault {fault_id!r}")
+        return _json({"cleared": 1, "id": fault_id})

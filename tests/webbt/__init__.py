@@ -1,0 +1,1 @@
+"""Web Bluetooth: a browser DFU page and the web_bluetooth fixture, in headless Chromium."""
