@@ -5,7 +5,9 @@
 * ``console/<profile>``: bytes on a UART in console framing (or the shell's), through Zephyr's
   RX buffer rules, SMP packets to the server and text to the UART shell;
 * ``raw/<profile>``: bytes on a raw SMP UART;
-* ``ble/<profile>``: GATT writes through the SMP characteristic's reassembly.
+* ``ble/<profile>``: GATT writes through the SMP characteristic's reassembly;
+* ``recovery/<profile>``: bytes on the UART of MCUboot in serial recovery (the recovery button
+  held), through MCUboot's own receiver (console or raw) to its SMP server.
 
 A fuzz input is bytes (what atheris mutates, guided by coverage); :class:`Draw` reads them as
 choices, so that most inputs are structured: SMP headers with the catalog's groups and commands,
@@ -13,12 +15,14 @@ CBOR maps with the keys the handlers read and values of every type, whole and br
 shell command lines. The same bytes always make the same units, so a saved input replays
 without atheris. The board of a target lives across inputs (an upload spans several), is reset
 when a reply asks for it, and is rebuilt now and then. A crash is an exception out of a target,
-or a ``handler ... failed`` log (a handler raised: smpsim's bug, answered as rc 1).
+or a ``handler ... failed`` log (a handler raised: smpsim's bug, answered as rc 1; in serial
+recovery, ``serial recovery: G/C failed``, left unanswered).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -27,10 +31,12 @@ from typing import Any, TypeVar
 
 import cbor2
 
-from smpsim.config import builtin_profiles, load_profile
+from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.config.catalog import GROUPS, SHELL_COMMANDS
 from smpsim.device.mcu import Device
 from smpsim.device.uart import Uart
+from smpsim.mcumgr.boot_serial import BootSerialServer
+from smpsim.mcumgr.boot_serial import framing as recovery_framing
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.framing.reassembly import Reassembler
 from smpsim.mcumgr.framing.serial import (
@@ -48,6 +54,10 @@ T = TypeVar("T")
 
 REBUILD_EVERY = 5000
 """Inputs a board serves before a fresh one takes over (state to fuzz, but not forever)."""
+
+
+SERVER_LOGGERS = ("smpsim.mcumgr.server", "smpsim.mcumgr.boot_serial.server")
+"""Where the SMP servers log a handler that raised."""
 
 
 class Crash(AssertionError):
@@ -72,18 +82,20 @@ class _HandlerFailures(logging.Handler):
 @contextlib.contextmanager
 def watching() -> Iterator[_HandlerFailures]:
     """Collect handler failures while the block runs (not printed)."""
-    logger = logging.getLogger("smpsim.mcumgr.server")
     handler = _HandlerFailures()
-    logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    saved = [(logger.propagate, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(logging.ERROR)
     try:
         yield handler
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        logger.setLevel(level)
+        for logger, (propagate, level) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            logger.setLevel(level)
 
 
 # -- reading choices from bytes ------------------------------------------------------------------
@@ -266,6 +278,21 @@ def _split(d: Draw, stream: bytes) -> list[bytes]:
     return [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
+def _recovery_piece(d: Draw) -> bytes:
+    kind = d.below(8)
+    if kind < 5:
+        return recovery_framing.encode_console(frame(d))
+    if kind == 5:
+        return d.pick((b"\x06\x09", b"\x04\x14", b"\n", b"\r"))
+    return d.blob(40)
+
+
+def recovery_console_chunks(data: bytes) -> list[bytes]:
+    """The reads of a UART in MCUboot's console framing ``data`` stands for."""
+    d = Draw(data)
+    return _split(d, _damaged(d, b"".join(_many(d, _recovery_piece, 5))))
+
+
 def _console_piece(d: Draw) -> bytes:
     kind = d.below(8)
     if kind < 4:
@@ -416,6 +443,50 @@ class BleFed(Fed):
             self.board.unit(packet)
 
 
+class RecoveryFed(Fed):
+    """MCUboot in serial recovery: the button is held through every reset."""
+
+    def __init__(self, profile: str) -> None:
+        self.board = FuzzBoard.__new__(FuzzBoard)
+        self.board.profile = load_profile(profile)
+        self._new_device()
+        rec = self.server.config
+        self.raw = rec.framing == "raw"
+        self.rx: recovery_framing.ConsoleReceiver | recovery_framing.RawReceiver = \
+            recovery_framing.RawReceiver(rec.max_receive_size, rec.max_line_input_len,
+                                         rec.raw_input_timeout_ms / 1000) if self.raw \
+            else recovery_framing.ConsoleReceiver(rec.max_receive_size, rec.max_line_input_len)
+        self.units = staticmethod(ble_writes if self.raw else recovery_console_chunks)
+        self.now = 0.0
+        self._boot()
+
+    def _new_device(self) -> None:
+        self.device = self.board.device = Device(self.board.profile)
+        self.device.hold_button()
+        self.server = BootSerialServer(self.device)
+
+    def _boot(self) -> None:
+        if not self.device.reset().recovery:
+            # A build that enters recovery for want of an application now has one (an upload
+            # made a valid image): start again from a new board.
+            self.device.close()
+            self._new_device()
+            if not self.device.reset().recovery:
+                raise Crash(f"{self.board.profile.name}: no serial recovery")
+        self.rx.reset()
+
+    def take(self, unit: bytes) -> None:
+        self.now += 0.001
+        if isinstance(self.rx, recovery_framing.RawReceiver):
+            packets = self.rx.feed(unit, self.now)
+        else:
+            packets = self.rx.feed(unit)
+        for packet in packets:
+            reply = self.server.handle(packet)
+            if any(isinstance(effect, ResetEffect) for effect in reply.effects):
+                self._boot()
+
+
 @dataclass(frozen=True)
 class Target:
     """A place to fuzz: a profile and what stands between the bytes and its board."""
@@ -435,7 +506,8 @@ class Target:
 
 def targets() -> list[Target]:
     """Every target: the server under each built-in profile, each framer, BLE reassembly."""
-    found = [Target(f"server/{name}", name, Fed) for name in builtin_profiles()]
+    found = [Target(f"server/{name}", name, Fed) for name in builtin_profiles()
+             if _boots(name)[0]]
     found += [
         Target("console/native_sim_serial", "native_sim_serial", ConsoleFed),
         Target("console/native_sim_shell", "native_sim_shell", ConsoleFed),
@@ -443,7 +515,28 @@ def targets() -> list[Target]:
         Target("raw/native_sim_serial_raw", "native_sim_serial_raw", RawFed),
         Target("ble/nrf52840dk", "nrf52840dk", BleFed),
     ]
+    seen = set()
+    names = sorted(builtin_profiles(), key=lambda n: n != DEFAULT_PROFILE)
+    for name in names:  # one per recovery build (the nRF-based boards share one)
+        mcuboot = load_profile(name).mcuboot
+        if mcuboot is not None and _boots(name)[1] and mcuboot.serial_recovery not in seen:
+            seen.add(mcuboot.serial_recovery)
+            found.append(Target(f"recovery/{name}", name, RecoveryFed))
     return found
+
+
+@functools.cache
+def _boots(name: str) -> tuple[bool, bool]:
+    """(the application runs after a plain boot, MCUboot enters serial recovery with the
+    recovery button held)."""
+    plain = Device(load_profile(name))
+    held = Device(load_profile(name))
+    held.hold_button()
+    try:
+        return plain.reset().running, held.reset().recovery
+    finally:
+        plain.close()
+        held.close()
 
 
 def by_name(name: str) -> Target:

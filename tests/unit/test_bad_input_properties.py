@@ -159,7 +159,7 @@ HALTED: list[str] = []
 """Boards that came up as a board with a bad image layout does: MCUboot refusing to boot."""
 
 
-async def _echo_once(board: Board) -> None:
+async def _echo_once(board: Board, control: object) -> list[str]:
     """What ``_serve`` is replaced with: start the board, see it answer an os echo, stop."""
     try:
         await board.start()
@@ -167,7 +167,7 @@ async def _echo_once(board: Board) -> None:
             await asyncio.sleep(0.01)
         if board.runner.state == "halted":  # MCUboot found nothing to boot, and said so
             HALTED.append(board.profile.name)
-            return
+            return []
         await asyncio.wait_for(board.runner.online.wait(), 10)
         answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         board.runner.submit(frame(2, 0, 0, {"d": "hi"}),
@@ -176,6 +176,7 @@ async def _echo_once(board: Board) -> None:
         assert cbor2.loads(frame_[8:]) == {"r": "hi"}
     finally:
         await board.stop()
+    return []
 
 
 def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
