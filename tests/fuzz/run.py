@@ -109,19 +109,19 @@ def main(argv: list[str]) -> int:
     print(f"fuzzing {len(chosen)} targets, "
           + (f"{share_runs} inputs each" if limit else f"{share_s:.0f} s each")
           + f", seed {seed}", flush=True)
-    print(f"{'target':36} {'inputs':>9} {'units':>9} {'inputs/s':>8} {'crashes':>7}", flush=True)
+    print(f"{'target':44} {'inputs':>9} {'units':>9} {'inputs/s':>8} {'crashes':>7}", flush=True)
     results = []
     for target in chosen:
         result = fuzz(target, share_s, share_runs, seed)
         results.append(result)
-        print(f"{target.name:36} {result.inputs:9} {result.units:9} "
+        print(f"{target.name:44} {result.inputs:9} {result.units:9} "
               f"{result.inputs / max(result.seconds, 1e-9):8.0f} {len(result.crashes):7}",
               flush=True)
     inputs = sum(r.inputs for r in results)
     units = sum(r.units for r in results)
     crashes = sum(len(r.crashes) for r in results)
     took = sum(r.seconds for r in results)
-    print(f"{'total':36} {inputs:9} {units:9} {inputs / max(took, 1e-9):8.0f} {crashes:7}"
+    print(f"{'total':44} {inputs:9} {units:9} {inputs / max(took, 1e-9):8.0f} {crashes:7}"
           f"   in {took:.0f} s")
     return 1 if crashes else 0
 
