@@ -206,8 +206,14 @@ class Campaign:
 
         async def killed(client: SMPClient) -> None:
             await self.prepare(kind, client)
-            asyncio.get_running_loop().call_later(delay, board.kill)
-            await self.work(kind, board, client, round_no)
+            work = asyncio.ensure_future(self.work(kind, board, client, round_no))
+
+            def kill() -> None:
+                board.kill()
+                work.cancel()  # the client would wait out its timeouts and retries
+            asyncio.get_running_loop().call_later(delay, kill)
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await work
         with contextlib.suppress(Exception):  # the kill cuts the client short
             await board.session(killed)
         board.kill()
