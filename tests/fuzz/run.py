@@ -3,6 +3,7 @@
     FUZZ_S=600 .venv/bin/python -m tests.fuzz.run           # ten minutes shared by the targets
     FUZZ_INPUTS=1000000 .venv/bin/python -m tests.fuzz.run  # a million inputs shared by them
     .venv/bin/python -m tests.fuzz.run server/fast ble      # targets whose name has these
+    .venv/bin/python -m tests.fuzz.run --keep-seeds         # refresh the seeds from var/fuzz/
 
 Each target runs in a process of its own (``one.py``) for its share of the time (``FUZZ_S``,
 default 60) or of the inputs (``FUZZ_INPUTS``), keeping what libFuzzer learns in
@@ -10,10 +11,14 @@ default 60) or of the inputs (``FUZZ_INPUTS``), keeping what libFuzzer learns in
 in ``tests/fuzz/corpus/<target>/``, which ``test_fuzz.py`` replays at every ``make test``; the
 target then goes on with the time it has left (three crashes end it). Prints inputs, units
 (datagrams, reads, writes) and crashes per target; exits 1 on a crash.
+
+``corpus/<target>/seeds.cbor`` holds a sample of what libFuzzer learned in a long run: a fresh
+``var/fuzz/<target>/`` starts from it, and ``make test`` replays it like a reproducer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -25,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fuzz.targets import Target, targets
+from tests.fuzz.targets import Target, decode_corpus, encode_corpus, targets
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -34,6 +39,8 @@ CORPUS = HERE / "corpus"
 WORK = REPO / "var" / "fuzz"
 """What libFuzzer learns (inputs that reach new code), kept between runs, not in the repo."""
 MAX_CRASHES = 3
+SEEDS = 100
+"""Inputs kept per target by ``--keep-seeds`` (a deterministic sample, by file name)."""
 
 
 @dataclass
@@ -50,6 +57,10 @@ def fuzz(target: Target, seconds: float | None, runs: int | None, seed: int) -> 
     result = Result(target)
     work = WORK / target.folder
     work.mkdir(parents=True, exist_ok=True)
+    seeds = CORPUS / target.folder / "seeds.cbor"
+    if seeds.exists() and not any(work.iterdir()):
+        for data in decode_corpus(seeds.read_bytes()):
+            (work / hashlib.sha1(data).hexdigest()).write_bytes(data)  # libFuzzer's naming
     start = time.monotonic()
     while len(result.crashes) < MAX_CRASHES:
         left_s = None if seconds is None else seconds - (time.monotonic() - start)
@@ -96,7 +107,21 @@ def _runs(stderr: str) -> int | None:
     return int(found[-1]) if found else None
 
 
+def keep_seeds() -> None:
+    """Write each target's seeds from what libFuzzer learned in ``var/fuzz/``."""
+    for target in targets():
+        files = sorted((WORK / target.folder).glob("*"))[:SEEDS]
+        if files:
+            folder = CORPUS / target.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "seeds.cbor").write_bytes(encode_corpus([f.read_bytes() for f in files]))
+            print(f"{target.name:44} {len(files):4} seeds")
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--keep-seeds"]:
+        keep_seeds()
+        return 0
     budget = float(os.environ.get("FUZZ_S", "60"))
     limit = int(os.environ.get("FUZZ_INPUTS", "0"))
     seed = int(os.environ.get("FUZZ_SEED", "1"))

@@ -1,6 +1,7 @@
 """The fuzz targets at every ``make test``: each crash ``make fuzz`` ever found stays fixed (its
-reproducer in ``corpus/`` replays clean), a short seeded run of every target finds nothing, a
-handler failure counts as a crash, and atheris itself runs (``make fuzz`` is not left to rot)."""
+reproducer in ``corpus/`` replays clean, as do every target's seeds from a long run), a short
+seeded run of every target finds nothing, a handler failure counts as a crash, and atheris
+itself runs (``make fuzz`` is not left to rot)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ SMOKE_INPUTS = 300
 
 
 def test_every_reproducer_replays_clean() -> None:
+    seeded = {p.parent.name for p in CORPUS.glob("*/seeds.cbor")}
+    assert seeded == {target.folder for target in t.targets()}
     files = sorted(CORPUS.glob("*/*.cbor"))
     for path in files:
         failures = t.replay(t.by_name(path.parent.name), t.decode_corpus(path.read_bytes()))
