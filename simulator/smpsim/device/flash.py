@@ -337,7 +337,23 @@ class NorFlash:
                 if isinstance(contents, _Shared):
                     return contents.data[start:start + length]
                 return bytes(contents[start:start + length])
-        return b"".join(self._slice(*piece) for piece in self._pieces(offset, length))
+        # Across sectors (an image's hash, a snapshot): one pass, no copy of whole shared ones.
+        parts: list[bytes | bytearray] = []
+        data, starts, sectors = self._data, self._starts, self.sectors
+        index = bisect.bisect_right(starts, offset) - 1 if length else 0
+        end = offset + length
+        while offset < end:
+            base = starts[index]
+            stop = min(end, base + sectors[index].size)
+            contents = data[index]
+            if contents is None:
+                parts.append(_erased(stop - offset))
+            else:
+                parts.append((contents.data if isinstance(contents, _Shared) else contents)
+                             [offset - base:stop - base])
+            offset = stop
+            index += 1
+        return b"".join(parts)
 
     def _slice(self, index: int, start: int, stop: int) -> bytes:
         contents = self._data[index]
