@@ -12,8 +12,9 @@
   gives them) and the swap of a 32 KiB sample image (reset to online against the boot's busy
   time);
 - the power-cut sweep: a cut before every flash operation of a full-slot swap on the default
-  board, each followed by a recovery boot and its checks, beside the plain sweep (replaying
-  the boot up to each cut) estimated from one cut point in 50.
+  board, each followed by a recovery boot and its checks, the cut points shared by two
+  processes (``--sweep-workers``), beside the plain sweep (replaying the boot up to each cut,
+  in one process) estimated from one cut point in 50.
 
 The echo ratio against a bare asyncio server is the first half of ``make bench``
 (bench/bench_udp.py). ``.venv/bin/python bench/bench_perf.py [--runs N]``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import multiprocessing
 import os
 import resource
 import socket
@@ -34,9 +36,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cbor2
+
+if TYPE_CHECKING:
+    from smpsim.device.flash import Checkpoint
+    from smpsim.device.mcu import Device
+    from smpsim.device.partitions import FlashArea
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -251,47 +260,101 @@ def _full_slot_image(size: int, slot_size: int) -> bytes:
         return dst.read_bytes()
 
 
-def power_cut_sweep() -> tuple[float, float, int, int, float]:
-    """(wall s, CPU s, cut points, image bytes, wall s of the replayed sweep estimated from one
-    cut point in 50) for a cut before every flash operation of a full-slot swap, each followed
-    by a recovery boot that must bring the new image up with the old one kept for a revert."""
+@dataclass(frozen=True)
+class _Sweep:
+    """The default board with a full-slot image pending, what its recoveries must show, and
+    the flash as staged."""
+
+    device: Device
+    primary: FlashArea
+    secondary: FlashArea
+    image: bytes
+    old: bytes
+    staged: Checkpoint
+
+
+_SWEEP: list[_Sweep] = []
+"""The staged board, inherited by the sweep's worker processes (forked)."""
+
+
+def _stage_sweep() -> _Sweep:
     from smpsim.config import load_profile
-    from smpsim.device.flash import PowerLoss
     from smpsim.device.mcu import Device
-    from smpsim.device.power_cuts import every_power_cut
 
     device = Device(load_profile(PROFILE))
     primary, secondary = device.partitions.primary(0), device.partitions.secondary(0)
-    loader, dfu = device.bootloader, device.dfu
-    assert primary is not None and secondary is not None and loader is not None
-    assert dfu is not None
-    image = _full_slot_image(dfu.max_image_size(0), secondary.size)
+    assert primary is not None and secondary is not None and device.dfu is not None
+    image = _full_slot_image(device.dfu.max_image_size(0), secondary.size)
     old = primary.read(0, 0x8000)
     secondary.write(0, image + b"\xff" * (-len(image) % secondary.write_block))
-    dfu.set_pending(0, False)
-    staged = device.flash.checkpoint()
+    device.dfu.set_pending(0, False)
+    return _Sweep(device, primary, secondary, image, old, device.flash.checkpoint())
 
-    def check(n: int) -> None:
-        assert loader.boot().ok, f"no boot after a cut before operation {n}"
-        assert primary.read(0, len(image)) == image and secondary.read(0, len(old)) == old
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    cuts, result = every_power_cut(device.flash, loader.boot, check)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+def _recover(sweep: _Sweep, n: int) -> None:
+    """The recovery boot after a cut before operation ``n``: the new image comes up, the old
+    one kept in the secondary for a revert."""
+    assert sweep.device.bootloader is not None
+    assert sweep.device.bootloader.boot().ok, f"no boot after a cut before operation {n}"
+    assert sweep.primary.read(0, len(sweep.image)) == sweep.image
+    assert sweep.secondary.read(0, len(sweep.old)) == sweep.old
+
+
+def _sweep_share(share: tuple[int, int]) -> tuple[int, int, float]:
+    """A worker's part of the sweep, the cut points ``n`` with ``n % workers == worker``
+    (interleaved: an early cut's recovery is the longest): (cut points, checked, CPU s)."""
+    from smpsim.device.power_cuts import every_power_cut
+
+    worker, workers = share
+    sweep = _SWEEP[0]
+    assert sweep.device.bootloader is not None
+    checked = 0
+
+    def recover(n: int) -> None:
+        nonlocal checked
+        if n % workers == worker:
+            _recover(sweep, n)
+            checked += 1
+
+    cpu = time.process_time()
+    cuts, result = every_power_cut(sweep.device.flash, sweep.device.bootloader.boot, recover)
     assert result.ok
+    return cuts, checked, time.process_time() - cpu
+
+
+def power_cut_sweep(workers: int) -> tuple[float, float, int, int, float]:
+    """(wall s, CPU s of every worker, cut points, image bytes, wall s of the replayed sweep
+    in one process, estimated from one cut point in 50) for a cut before every flash operation
+    of a full-slot swap, each followed by a recovery boot and its checks, the cut points shared
+    by ``workers`` processes."""
+    from smpsim.device.flash import PowerLoss
+
+    sweep = _stage_sweep()
+    _SWEEP[:] = [sweep]
+    wall = time.perf_counter()
+    if workers == 1:
+        results = [_sweep_share((0, 1))]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_sweep_share, [(worker, workers) for worker in range(workers)])
+    wall = time.perf_counter() - wall
+    cuts = results[0][0]
+    assert sum(checked for _, checked, _ in results) == cuts
+    loader, flash = sweep.device.bootloader, sweep.device.flash
+    assert loader is not None
     sample = range(1, cuts + 1, 50)
     replayed = time.perf_counter()
     for n in sample:  # the plain way: from the staged flash, boot up to the cut, recover
-        device.flash.restore(staged)
-        device.flash.cut_power_before(n)
+        flash.restore(sweep.staged)
+        flash.cut_power_before(n)
         try:
             loader.boot()
         except PowerLoss:
-            check(n)
+            _recover(sweep, n)
         else:
             raise AssertionError(f"no cut before operation {n}")
     replayed = (time.perf_counter() - replayed) * cuts / len(sample)
-    return wall, cpu, cuts, len(image), replayed
+    return wall, sum(cpu for _, _, cpu in results), cuts, len(sweep.image), replayed
 
 
 # --- report -------------------------------------------------------------------------------
@@ -307,6 +370,8 @@ def _row(name: str, value: float, unit: str, goal: float, lower_is_better: bool 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sweep-workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes sharing the power-cut sweep's cut points")
     args = parser.parse_args()
     print(f"\nIssue 15 figures (median of {args.runs}; {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]})")
@@ -329,10 +394,10 @@ def main() -> int:
     _row("swap pacing error (time scale 1)", abs(took / model - 1) * 100, "%", 0.5, digits=2)
     print(f"  {'':<34} ({ops} flash operations: online after {took:.3f} s, model "
           f"{model:.3f} s)")
-    wall, cpu, cuts, size, replayed = power_cut_sweep()
+    wall, cpu, cuts, size, replayed = power_cut_sweep(args.sweep_workers)
     _row("power-cut sweep, full-slot swap", wall, "s", 10)
-    print(f"  {'':<34} ({cuts} cut points, {size // 1024} KiB image, {cpu:.1f} CPU s; the "
-          f"replayed sweep ~{replayed:.0f} s)")
+    print(f"  {'':<34} ({cuts} cut points, {size // 1024} KiB image, {args.sweep_workers} "
+          f"processes, {cpu:.1f} CPU s in all; replayed in one process ~{replayed:.0f} s)")
     return 0
 
 
