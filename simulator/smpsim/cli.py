@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from smpsim import __version__
 from smpsim.board import DEFAULT_UDP, Board
@@ -25,13 +25,16 @@ from smpsim.transports.udp import parse_hostport
 if TYPE_CHECKING:
     from types import ModuleType
 
+TIME_SCALE_MAX = 1000.0
+"""Slowest time scale: a board 1000 times slower than real (an erase of 85 ms takes 85 s)."""
+
 COMMANDS = {"run": None, "fleet": "smpsim.fleet.cli", "profiles": None,
             "flash": "smpsim.flashtool", "ctl": "smpsim.control.ctl",
-            "demo": "smpsim.demo.command"}
+            "demo": "smpsim.demo.command", "image": "smpsim.imagetool"}
 """Each command, in the order ``--help`` lists them, with the module that adds its options and
 carries it out (``run`` and ``profiles`` are here). A command line that starts with a command
 imports that one's module alone: ``smpsim run`` does not load the fleet, the flash tool, the
-control client or the demo (issue 15: start in a blink)."""
+control client, the demo or the image tool (issue 15: start in a blink)."""
 
 
 def _time_scale(text: str) -> float:
@@ -39,8 +42,9 @@ def _time_scale(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (instant) or more (1.0 is real time)")
+    if not 0 <= value <= TIME_SCALE_MAX:  # nan fails this too
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 (instant) to {TIME_SCALE_MAX:g} (1.0 is real time), not {text}")
     return value
 
 
@@ -54,9 +58,17 @@ def _baud(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors as every other error of smpsim: ``smpsim: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"smpsim: error: {message}\n")
+
+
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line; with ``only``, that command's alone (see :data:`COMMANDS`)."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="smpsim",
         description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
     parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
@@ -68,7 +80,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
             _add_run(sub)
         elif name == "profiles":
             sub.add_parser("profiles", help="list the built-in profiles")
-        elif name == "flash":
+        elif name in ("flash", "image"):
             _command_module(name).add_parsers(sub)
         elif name == "ctl":
             _command_module(name).add_parser(sub)
@@ -222,6 +234,30 @@ def _ipv6_available() -> bool:
     return True
 
 
+class _Lines(logging.Formatter):
+    """stderr as a user reads it: the board's console lines bare, as a serial monitor shows
+    them, and the simulator's own lines marked ``smpsim:``. At debug level every line carries
+    time, level and logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        if record.name == "smpsim.console":
+            return message
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return f"smpsim: {level}{message}"
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if level == "debug":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_Lines())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``smpsim`` console script."""
     argv = sys.argv[1:] if argv is None else argv
@@ -231,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = load_profile(name)
             print(f"{name:28} {profile.description}")
         return 0
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(getattr(args, "log_level", "warning"))
     try:
         if args.command == "run":
             return _run(args)
@@ -241,3 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `smpsim flash info ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere at exit
+        return 0
