@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
+
+_T = TypeVar("_T")
 
 
 class _Value:
-    """The equality, hash and repr ``@dataclass(frozen=True)`` would give each schema class,
+    """What ``@dataclass(frozen=True)`` would give each schema class besides its ``__init__``,
     written once here: dataclasses compiles each generated method from source, and the
     schema's two dozen classes cost ``smpsim run`` a noticeable part of its start that way.
     Same semantics: fields compared in order and only against the same class, hashed as a
-    tuple, shown as ``Name(field=value, ...)``."""
+    tuple, shown as ``Name(field=value, ...)``, and no attribute set or deleted once made."""
 
     __slots__ = ()
 
@@ -36,8 +38,24 @@ class _Value:
                           for f in dataclasses.fields(self))  # type: ignore[arg-type]
         return f"{self.__class__.__qualname__}({shown})"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The class's generated __init__ assigns each field once; every other assignment is
+        # refused, as a frozen dataclass refuses it (every field is set when __init__ ends).
+        if name in self.__dict__ or name not in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
 
-@dataclass(frozen=True, eq=False, repr=False)
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _schema(cls: type[_T]) -> type[_T]:
+    """A schema class: a frozen dataclass whose only generated method is ``__init__``."""
+    return dataclass(eq=False, repr=False)(cls)
+
+
+@_schema
 class SectorGroup(_Value):
     """A run of equal sectors in a mixed layout (STM32F4: 4 x 16 KiB, 1 x 64 KiB, 7 x 128 KiB)."""
 
@@ -49,7 +67,7 @@ class SectorGroup(_Value):
     """Time to erase one of them."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class FlashGeometry(_Value):
     """The chip's flash as the board profile describes it."""
 
@@ -69,7 +87,7 @@ class FlashGeometry(_Value):
     """Address of the flash in the CPU's memory map (0x08000000 on STM32), for .hex files."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Partition(_Value):
     """A fixed partition of the flash (devicetree ``fixed-partitions``)."""
 
@@ -82,7 +100,7 @@ class Partition(_Value):
     """Bytes; a whole number of sectors."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Board(_Value):
     """The hardware."""
 
@@ -118,7 +136,7 @@ RECOVERY_FRAMINGS = ("console", "raw")
 """Serial recovery framings (see :class:`SerialRecovery`)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class SerialRecovery(_Value):
     """MCUboot's serial recovery (``MCUBOOT_SERIAL``, ``boot/boot_serial``): MCUboot's own small
     SMP server on the board's serial line. Every key is the Kconfig option of the same meaning,
@@ -164,7 +182,7 @@ class SerialRecovery(_Value):
     """``BOOT_SERIAL_NO_APPLICATION``: no bootable image enters recovery."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Bootloader(_Value):
     """The MCUboot build on the board."""
 
@@ -205,7 +223,7 @@ class Bootloader(_Value):
     """Serial recovery, MCUboot's own SMP server."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Thread(_Value):
     """A kernel thread as os taskstat reports it."""
 
@@ -221,7 +239,7 @@ class Thread(_Value):
     """Stack high-water mark in bytes (reported in 4-byte words)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class LogLine(_Value):
     """One application log line printed at boot."""
 
@@ -233,7 +251,7 @@ class LogLine(_Value):
     """The message."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class OsConfig(_Value):
     """Kconfig of the os group."""
 
@@ -257,7 +275,7 @@ class OsConfig(_Value):
     """MCUboot downgrade prevention, reported as ``no-downgrade``."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class ImgConfig(_Value):
     """Kconfig of the img group."""
 
@@ -272,7 +290,7 @@ class ImgConfig(_Value):
     """``MCUMGR_GRP_IMG_FRUGAL_LIST``: state read omits false flags and splitStatus."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class ShellDevice(_Value):
     """A device as the shell's ``device list`` shows it (``z_device_get_all_static`` order)."""
 
@@ -284,7 +302,7 @@ class ShellDevice(_Value):
     """``device_is_ready``: READY, else DISABLED."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class ShellConfig(_Value):
     """Kconfig of the Zephyr shell: the SMP shell group's dummy backend and the UART shell."""
 
@@ -321,7 +339,7 @@ SERIAL_TRANSPORTS = ("uart", "shell", "raw")
 """Serial transport kinds (see :class:`Serial`)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Serial(_Value):
     """The UART the build serves SMP on (smp_svr ``serial.conf``, ``shell.conf``,
     ``raw-serial.conf``), as ``smpsim run --serial`` puts it on a PTY or a real port."""
@@ -369,7 +387,7 @@ STATS_UNITS_MAX = 256
 """``STATS_PAGE_COUNT_THRESHOLD``: the flash simulator tracks at most this many erase units."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class StatsGroup(_Value):
     """A statistics group the firmware registers (``STATS_INIT_AND_REG``)."""
 
@@ -392,7 +410,7 @@ class StatsGroup(_Value):
         return tuple(names) + units
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class SettingsKey(_Value):
     """One key of a settings handler (``<handler>/<key>``)."""
 
@@ -404,7 +422,7 @@ class SettingsKey(_Value):
     """Value (UTF-8 text) before anything is loaded from storage."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class SettingsHandler(_Value):
     """An application's settings handler (``SETTINGS_STATIC_HANDLER_DEFINE``)."""
 
@@ -423,7 +441,7 @@ class SettingsHandler(_Value):
     """``h_export`` present: settings save stores its values."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class SettingsConfig(_Value):
     """The settings subsystem and the settings group's Kconfig."""
 
@@ -444,7 +462,7 @@ HASH_TYPES = ("crc32", "sha256")
 """Hash and checksum types the fs group can build in, in registration order."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class FsLog(_Value):
     """A log file the application keeps appending to, so there is something real to download."""
 
@@ -457,7 +475,7 @@ class FsLog(_Value):
     """A file about to grow past this is first renamed to ``<path>.1`` (one old generation)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class FsFile(_Value):
     """A file the application creates when it is missing (after every format too)."""
 
@@ -467,7 +485,7 @@ class FsFile(_Value):
     """Content, as UTF-8."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class FsConfig(_Value):
     """littlefs on the ``storage`` partition (``FILE_SYSTEM_LITTLEFS``, smp_svr mounting it in
     ``main``) and the fs group's Kconfig. Mounted at every boot when the build has the fs group."""
@@ -512,7 +530,7 @@ class FsConfig(_Value):
     """A log file the application keeps."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Ble(_Value):
     """The Bluetooth LE side of the build (smp_svr ``bt.conf``), as ``smpsim run --ble`` serves it
     through BlueZ. The defaults are that overlay's: what a board serving SMP over BLE runs."""
@@ -538,7 +556,7 @@ class Ble(_Value):
     header's length; off, every write must hold whole packets."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Firmware(_Value):
     """The smp_svr build: Kconfig, strings and buffers."""
 
@@ -584,7 +602,7 @@ class Firmware(_Value):
     """The settings store and its handlers."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_schema
 class Profile(_Value):
     """A board running a firmware build."""
 
