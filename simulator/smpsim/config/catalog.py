@@ -7,11 +7,11 @@ but not yet implemented by a handler module answers ``{"rc": 8}``, exactly as a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from smpsim.frozen import Frozen, frozen
 
 
-@dataclass(frozen=True)
-class GroupInfo:
+@frozen
+class GroupInfo(Frozen):
     """A management group as Zephyr registers it."""
 
     group_id: int

@@ -6,57 +6,13 @@ smp_svr's and Zephyr's. Loading and checking a file is :mod:`smpsim.config.loade
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, dataclass_transform
+from dataclasses import field
 
-_T = TypeVar("_T")
+from smpsim.frozen import Frozen, frozen
 
 
-class _Value:
-    """What ``@dataclass(frozen=True)`` would give each schema class besides its ``__init__``,
-    written once here: dataclasses compiles each generated method from source, and the
-    schema's two dozen classes cost ``smpsim run`` a noticeable part of its start that way.
-    Same semantics: fields compared in order and only against the same class, hashed as a
-    tuple, shown as ``Name(field=value, ...)``, and no attribute set or deleted once made."""
-
-    __slots__ = ()
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
-                          for f in dataclasses.fields(self))  # type: ignore[arg-type]
-        return f"{self.__class__.__qualname__}({shown})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # The class's generated __init__ assigns each field once; every other assignment is
-        # refused, as a frozen dataclass refuses it (every field is set when __init__ ends).
-        if name in self.__dict__ or name not in self.__dataclass_fields__:  # type: ignore[attr-defined]
-            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-        object.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def _schema(cls: type[_T]) -> type[_T]:
-    """A schema class: a frozen dataclass whose only generated method is ``__init__``."""
-    return dataclass(eq=False, repr=False)(cls)
-
-
-@_schema
-class SectorGroup(_Value):
+@frozen
+class SectorGroup(Frozen):
     """A run of equal sectors in a mixed layout (STM32F4: 4 x 16 KiB, 1 x 64 KiB, 7 x 128 KiB)."""
 
     size: int
@@ -67,8 +23,8 @@ class SectorGroup(_Value):
     """Time to erase one of them."""
 
 
-@_schema
-class FlashGeometry(_Value):
+@frozen
+class FlashGeometry(Frozen):
     """The chip's flash as the board profile describes it."""
 
     size: int
@@ -87,8 +43,8 @@ class FlashGeometry(_Value):
     """Address of the flash in the CPU's memory map (0x08000000 on STM32), for .hex files."""
 
 
-@_schema
-class Partition(_Value):
+@frozen
+class Partition(Frozen):
     """A fixed partition of the flash (devicetree ``fixed-partitions``)."""
 
     name: str
@@ -100,8 +56,8 @@ class Partition(_Value):
     """Bytes; a whole number of sectors."""
 
 
-@_schema
-class Board(_Value):
+@frozen
+class Board(Frozen):
     """The hardware."""
 
     target: str
@@ -136,8 +92,8 @@ RECOVERY_FRAMINGS = ("console", "raw")
 """Serial recovery framings (see :class:`SerialRecovery`)."""
 
 
-@_schema
-class SerialRecovery(_Value):
+@frozen
+class SerialRecovery(Frozen):
     """MCUboot's serial recovery (``MCUBOOT_SERIAL``, ``boot/boot_serial``): MCUboot's own small
     SMP server on the board's serial line. Every key is the Kconfig option of the same meaning,
     with MCUboot's Kconfig default."""
@@ -182,8 +138,8 @@ class SerialRecovery(_Value):
     """``BOOT_SERIAL_NO_APPLICATION``: no bootable image enters recovery."""
 
 
-@_schema
-class Bootloader(_Value):
+@frozen
+class Bootloader(Frozen):
     """The MCUboot build on the board."""
 
     mode: str = "swap-move"
@@ -223,8 +179,8 @@ class Bootloader(_Value):
     """Serial recovery, MCUboot's own SMP server."""
 
 
-@_schema
-class Thread(_Value):
+@frozen
+class Thread(Frozen):
     """A kernel thread as os taskstat reports it."""
 
     name: str
@@ -239,8 +195,8 @@ class Thread(_Value):
     """Stack high-water mark in bytes (reported in 4-byte words)."""
 
 
-@_schema
-class LogLine(_Value):
+@frozen
+class LogLine(Frozen):
     """One application log line printed at boot."""
 
     level: str
@@ -251,8 +207,8 @@ class LogLine(_Value):
     """The message."""
 
 
-@_schema
-class OsConfig(_Value):
+@frozen
+class OsConfig(Frozen):
     """Kconfig of the os group."""
 
     reset_ms: int = 250
@@ -275,8 +231,8 @@ class OsConfig(_Value):
     """MCUboot downgrade prevention, reported as ``no-downgrade``."""
 
 
-@_schema
-class ImgConfig(_Value):
+@frozen
+class ImgConfig(Frozen):
     """Kconfig of the img group."""
 
     erase_progressively: bool = False
@@ -290,8 +246,8 @@ class ImgConfig(_Value):
     """``MCUMGR_GRP_IMG_FRUGAL_LIST``: state read omits false flags and splitStatus."""
 
 
-@_schema
-class ShellDevice(_Value):
+@frozen
+class ShellDevice(Frozen):
     """A device as the shell's ``device list`` shows it (``z_device_get_all_static`` order)."""
 
     name: str
@@ -302,8 +258,8 @@ class ShellDevice(_Value):
     """``device_is_ready``: READY, else DISABLED."""
 
 
-@_schema
-class ShellConfig(_Value):
+@frozen
+class ShellConfig(Frozen):
     """Kconfig of the Zephyr shell: the SMP shell group's dummy backend and the UART shell."""
 
     commands: tuple[str, ...] = ()
@@ -339,8 +295,8 @@ SERIAL_TRANSPORTS = ("uart", "shell", "raw")
 """Serial transport kinds (see :class:`Serial`)."""
 
 
-@_schema
-class Serial(_Value):
+@frozen
+class Serial(Frozen):
     """The UART the build serves SMP on (smp_svr ``serial.conf``, ``shell.conf``,
     ``raw-serial.conf``), as ``smpsim run --serial`` puts it on a PTY or a real port."""
 
@@ -387,8 +343,8 @@ STATS_UNITS_MAX = 256
 """``STATS_PAGE_COUNT_THRESHOLD``: the flash simulator tracks at most this many erase units."""
 
 
-@_schema
-class StatsGroup(_Value):
+@frozen
+class StatsGroup(Frozen):
     """A statistics group the firmware registers (``STATS_INIT_AND_REG``)."""
 
     name: str
@@ -410,8 +366,8 @@ class StatsGroup(_Value):
         return tuple(names) + units
 
 
-@_schema
-class SettingsKey(_Value):
+@frozen
+class SettingsKey(Frozen):
     """One key of a settings handler (``<handler>/<key>``)."""
 
     name: str
@@ -422,8 +378,8 @@ class SettingsKey(_Value):
     """Value (UTF-8 text) before anything is loaded from storage."""
 
 
-@_schema
-class SettingsHandler(_Value):
+@frozen
+class SettingsHandler(Frozen):
     """An application's settings handler (``SETTINGS_STATIC_HANDLER_DEFINE``)."""
 
     name: str
@@ -441,8 +397,8 @@ class SettingsHandler(_Value):
     """``h_export`` present: settings save stores its values."""
 
 
-@_schema
-class SettingsConfig(_Value):
+@frozen
+class SettingsConfig(Frozen):
     """The settings subsystem and the settings group's Kconfig."""
 
     partition: str = ""
@@ -462,8 +418,8 @@ HASH_TYPES = ("crc32", "sha256")
 """Hash and checksum types the fs group can build in, in registration order."""
 
 
-@_schema
-class FsLog(_Value):
+@frozen
+class FsLog(Frozen):
     """A log file the application keeps appending to, so there is something real to download."""
 
     path: str
@@ -475,8 +431,8 @@ class FsLog(_Value):
     """A file about to grow past this is first renamed to ``<path>.1`` (one old generation)."""
 
 
-@_schema
-class FsFile(_Value):
+@frozen
+class FsFile(Frozen):
     """A file the application creates when it is missing (after every format too)."""
 
     path: str
@@ -485,8 +441,8 @@ class FsFile(_Value):
     """Content, as UTF-8."""
 
 
-@_schema
-class FsConfig(_Value):
+@frozen
+class FsConfig(Frozen):
     """littlefs on the ``storage`` partition (``FILE_SYSTEM_LITTLEFS``, smp_svr mounting it in
     ``main``) and the fs group's Kconfig. Mounted at every boot when the build has the fs group."""
 
@@ -530,8 +486,8 @@ class FsConfig(_Value):
     """A log file the application keeps."""
 
 
-@_schema
-class Ble(_Value):
+@frozen
+class Ble(Frozen):
     """The Bluetooth LE side of the build (smp_svr ``bt.conf``), as ``smpsim run --ble`` serves it
     through BlueZ. The defaults are that overlay's: what a board serving SMP over BLE runs."""
 
@@ -556,8 +512,8 @@ class Ble(_Value):
     header's length; off, every write must hold whole packets."""
 
 
-@_schema
-class Firmware(_Value):
+@frozen
+class Firmware(Frozen):
     """The smp_svr build: Kconfig, strings and buffers."""
 
     kernel_version: str
@@ -602,8 +558,8 @@ class Firmware(_Value):
     """The settings store and its handlers."""
 
 
-@_schema
-class Profile(_Value):
+@frozen
+class Profile(Frozen):
     """A board running a firmware build."""
 
     name: str

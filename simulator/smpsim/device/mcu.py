@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,14 @@ from smpsim.device.ram import Ram
 from smpsim.device.rtc import Rtc
 from smpsim.device.settings.store import Settings
 from smpsim.device.stats import Stats
+from smpsim.frozen import Frozen, frozen
 
 CRASH_RESET_S = 0.01
 """From a fatal error to the reset (``CONFIG_RESET_ON_FATAL_ERROR``)."""
 
 
-@dataclass(frozen=True)
-class BootOutcome:
+@frozen
+class BootOutcome(Frozen):
     """How a boot ended."""
 
     running: bool

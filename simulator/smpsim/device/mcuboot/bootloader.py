@@ -10,7 +10,6 @@ A :class:`~smpsim.device.flash.PowerLoss` raised by the flash passes through unt
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from smpsim.config import Bootloader as BootloaderConfig
@@ -34,6 +33,7 @@ from smpsim.device.mcuboot.swap import (
 )
 from smpsim.device.mcuboot.trailer import Mode, SwapType
 from smpsim.device.partitions import PartitionTable
+from smpsim.frozen import Frozen, frozen
 
 if TYPE_CHECKING:
     from smpsim.device.mcuboot.ram_load import Sram
@@ -56,8 +56,8 @@ class Fih(enum.Enum):
     """No valid image in the slot."""
 
 
-@dataclass(frozen=True)
-class ImageBoot:
+@frozen
+class ImageBoot(Frozen):
     """What happened to one image during a boot."""
 
     image: int
@@ -76,8 +76,8 @@ class ImageBoot:
         return str(self.header.version) if self.header.magic == IMAGE_MAGIC else None
 
 
-@dataclass(frozen=True)
-class BootResult:
+@frozen
+class BootResult(Frozen):
     """The outcome of :meth:`Bootloader.boot`."""
 
     ok: bool

@@ -30,7 +30,6 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final, Literal, cast
 
 import cbor2
@@ -61,6 +60,7 @@ from smpsim.device.mcuboot.header import (
     walk_tlvs,
 )
 from smpsim.device.mcuboot.keys import SIGNATURES, KeyRing, PublicKey, Signature, public_key
+from smpsim.frozen import Frozen, frozen
 
 __all__ = [
     "APP_TLV", "COMPRESSED", "ENCRYPTED", "ERASED_MAGIC", "HASH_SIZE", "IMAGE_HEADER_SIZE",
@@ -83,8 +83,8 @@ Boot = Literal["ok", "crash", "hang"]
 _BOOTS: Final[tuple[Boot, ...]] = ("ok", "crash", "hang")
 
 
-@dataclass(frozen=True)
-class AppBehaviour:
+@frozen
+class AppBehaviour(Frozen):
     """What the application in an image does when it runs, from its :data:`APP_TLV`.
 
     The TLV value is one CBOR map; unknown keys are ignored so that later versions can add some.
@@ -136,8 +136,8 @@ class AppBehaviour:
 
 # -- reading a slot as img_mgmt does --------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Image:
+@frozen
+class Image(Frozen):
     """An image as :func:`read_image` found it in a slot."""
 
     header: ImageHeader
@@ -256,8 +256,8 @@ _ECDSA_SIG_MAX: Final = 128
 """``SIG_BUF_SIZE`` of MCUboot's ECDSA build: longer signature TLVs are refused."""
 
 
-@dataclass(frozen=True)
-class Validation:
+@frozen
+class Validation(Frozen):
     """The outcome of :func:`validate_image`."""
 
     ok: bool

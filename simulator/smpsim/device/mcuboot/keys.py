@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from smpsim.device.mcuboot.header import HASH_SIZE
 from smpsim.errors import ConfigError
+from smpsim.frozen import Frozen, frozen
 
 Signature = Literal["none", "rsa-2048", "rsa-3072", "ecdsa-p256", "ed25519"]
 """MCUboot's signature build option (``MCUBOOT_SIGNATURE_TYPE_*``); ``none`` checks the hash
@@ -24,8 +24,8 @@ SIGNATURES: Final[tuple[Signature, ...]] = ("none", "rsa-2048", "rsa-3072", "ecd
 PublicKeyObject = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
-@dataclass(frozen=True)
-class PublicKey:
+@frozen
+class PublicKey(Frozen):
     """A public key built into MCUboot."""
 
     kind: Signature

@@ -20,10 +20,10 @@ from __future__ import annotations
 import enum
 import functools
 import struct
-from dataclasses import dataclass
 
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
+from smpsim.frozen import Frozen, frozen
 
 ERASED = 0xFF
 """The erased value of NOR flash; an erased trailer field reads as all 0xFF."""
@@ -143,8 +143,8 @@ def decode_magic(raw: bytes, max_align: int = 8) -> Magic:
     return Magic.GOOD if raw == boot_magic(max_align) else Magic.BAD
 
 
-@dataclass(frozen=True)
-class SwapState:
+@frozen
+class SwapState(Frozen):
     """``struct boot_swap_state``: one slot's decoded trailer."""
 
     magic: Magic
@@ -169,8 +169,8 @@ UNSET_STATE = SwapState(Magic.UNSET, SwapType.NONE, 0, Flag.UNSET, Flag.UNSET)
 """An erased trailer."""
 
 
-@dataclass(frozen=True)
-class TrailerLayout:
+@frozen
+class TrailerLayout(Frozen):
     """Where every trailer field of one area lies (offsets from the start of the area)."""
 
     size: int
@@ -375,8 +375,8 @@ class Trailer:
 # -- the decision table -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SwapRule:
+@frozen
+class SwapRule(Frozen):
     """One row of ``boot_swap_tables``; ``None`` matches anything (``BOOT_*_ANY``)."""
 
     result: SwapType

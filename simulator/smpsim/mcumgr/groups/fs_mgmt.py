@@ -33,6 +33,7 @@ from smpsim.device.fs.vfs import (
     Vfs,
     raw_path,
 )
+from smpsim.frozen import Frozen, frozen
 from smpsim.mcumgr.dispatcher import BSTR, TSTR, UINT64, Body, GroupHandlers, Request
 from smpsim.mcumgr.errors import FsMgmtErr, GroupError, MgmtErr, MgmtError
 
@@ -54,8 +55,8 @@ HASH_CHUNK_SIZE = 128
 UPLOAD, DOWNLOAD = "upload", "download"
 
 
-@dataclass(frozen=True)
-class HashType:
+@frozen
+class HashType(Frozen):
     """A registered hash or checksum (``struct fs_mgmt_hash_checksum_group``)."""
 
     byte_string: bool

@@ -19,14 +19,14 @@ one kind of central decides; the board's profile says the rest.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from smpsim.config import Ble
 from smpsim.errors import ConfigError
+from smpsim.frozen import Frozen, frozen
 
 
-@dataclass(frozen=True)
-class Central:
+@frozen
+class Central(Frozen):
     """What a kind of central decides of the connection; ``None``: it goes along with the
     board (grants the interval its profile asks for, takes its MTU, data length, packets)."""
 
