@@ -34,6 +34,7 @@ from typing import Protocol, cast
 from smpsim.config import FlashGeometry
 from smpsim.device.clock import Clock
 from smpsim.errors import SmpsimError
+from smpsim.frozen import Frozen, frozen
 
 ERASED = 0xFF
 
@@ -140,8 +141,8 @@ Contents = _Shared | bytearray | None
 """A sector's bytes: ``None`` when erased (every byte 0xFF), shared until written, else own."""
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+@frozen
+class Checkpoint(Frozen):
     """A flash as it was (:meth:`NorFlash.checkpoint`): sector contents, none of them owned."""
 
     contents: tuple[_Shared | None, ...]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from smpsim.device.clock import Clock
+from smpsim.frozen import Frozen, frozen
 
 
-@dataclass(frozen=True)
-class DateTime:
+@frozen
+class DateTime(Frozen):
     """Calendar time as Zephyr's ``struct rtc_time`` holds it (year is the full year)."""
 
     year: int

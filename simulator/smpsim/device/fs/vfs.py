@@ -18,7 +18,6 @@ and go to littlefs as the same raw bytes, cut at the first NUL as C strings are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import littlefs
@@ -44,6 +43,7 @@ from smpsim.device.errno import (
 from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
+from smpsim.frozen import Frozen, frozen
 
 T = TypeVar("T")
 
@@ -70,8 +70,8 @@ class FsError(SmpsimError):
         """The negative errno Zephyr's call returned."""
 
 
-@dataclass(frozen=True)
-class DirEntry:
+@frozen
+class DirEntry(Frozen):
     """``struct fs_dirent``."""
 
     is_dir: bool

@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Final
 
 from smpsim.errors import SmpsimError
+from smpsim.frozen import Frozen, frozen
 
 Read = Callable[[int, int], bytes]
 """``read(offset, length) -> bytes`` over a slot, offsets relative to the image start."""
@@ -157,8 +157,8 @@ class ImageError(SmpsimError):
 # -- version and header ---------------------------------------------------------------------------
 
 @functools.total_ordering
-@dataclass(frozen=True, eq=False)
-class ImageVersion:
+@frozen
+class ImageVersion(Frozen):
     """``struct image_version``: 8 bytes at header offset 20.
 
     Ordered and compared as img_mgmt and MCUboot do by default: on (major, minor, revision) only;
@@ -214,8 +214,8 @@ _TLV_HEAD = struct.Struct("<HH")
 """A TLV info header (``it_magic``, ``it_tlv_tot``) or record header (``it_type``, ``it_len``)."""
 
 
-@dataclass(frozen=True)
-class ImageHeader:
+@frozen
+class ImageHeader(Frozen):
     """``struct image_header``, the 32 bytes at the start of an image.
 
     Equality follows :class:`ImageVersion`, which ignores the build number."""
@@ -267,8 +267,8 @@ class ImageHeader:
 
 
 
-@dataclass(frozen=True)
-class Tlv:
+@frozen
+class Tlv(Frozen):
     """One TLV record: ``u16 it_type``, ``u16 it_len``, then ``it_len`` value bytes."""
 
     type: int
