@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smpsim.config.catalog import GROUPS, GroupInfo
+from smpsim.frozen import Frozen, frozen
 from smpsim.mcumgr.codec import DecodeError, decode_map
 from smpsim.mcumgr.errors import MgmtErr, MgmtError
 from smpsim.mcumgr.header import Header
@@ -37,12 +38,12 @@ UINT64: Check = lambda v: type(v) is int and 0 <= v <= 0xFFFFFFFFFFFFFFFF  # noq
 INT32: Check = lambda v: type(v) is int and -0x80000000 <= v <= 0x7FFFFFFF  # noqa: E731
 
 
-@dataclass(frozen=True)
-class Effect:
+@frozen
+class Effect(Frozen):
     """Something the transport must do after sending the reply."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ResetEffect(Effect):
     """Reboot the device ``delay_s`` emulated seconds after the reply went out."""
 
@@ -136,8 +137,8 @@ class GroupHandlers:
         return self._register(command, "write")
 
 
-@dataclass(frozen=True)
-class RegisteredGroup:
+@frozen
+class RegisteredGroup(Frozen):
     """A group as compiled into one firmware build."""
 
     info: GroupInfo

@@ -16,15 +16,15 @@ from __future__ import annotations
 import importlib
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol, cast
 
 from smpsim.errors import ConfigError
+from smpsim.frozen import Frozen, frozen
 from smpsim.transports.runner import Runner
 
 
-@dataclass(frozen=True)
-class EndpointSpec:
+@frozen
+class EndpointSpec(Frozen):
     """One endpoint a board is to serve."""
 
     kind: str
