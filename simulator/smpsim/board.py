@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TypeVar
 
 from smpsim import flashfile
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
+from smpsim.records import Record, record
 from smpsim.transports.busy import BusyTeller
 from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
 from smpsim.transports.runner import Runner
@@ -29,8 +30,8 @@ DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
 """Where ``smpsim run`` serves UDP when told nothing else."""
 
 
-@dataclass
-class Board:
+@record
+class Board(Record):
     """Everything one simulated board needs to run."""
 
     profile: Profile

@@ -20,10 +20,11 @@ import errno
 import fcntl
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from smpsim.errors import ConfigError
+from smpsim.records import Record, record
 
 ERASED = b"\xff"
 _CHUNK = 1 << 20
@@ -61,8 +62,8 @@ def _holder_text(fd: int) -> str:
     return f"process {pid}" if pid is not None else "another process"
 
 
-@dataclass
-class FlashFile:
+@record
+class FlashFile(Record):
     """A flash file this process owns, until :meth:`close`."""
 
     path: Path

@@ -7,7 +7,7 @@ but not yet implemented by a handler module answers ``{"rc": 8}``, exactly as a 
 
 from __future__ import annotations
 
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 
 @frozen

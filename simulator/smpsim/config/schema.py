@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import field
 
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 
 @frozen

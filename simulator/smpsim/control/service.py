@@ -10,10 +10,11 @@ only when a part of it is asked for: ``smpsim run`` without it starts sooner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smpsim.records import Record, record
 from smpsim.transports.udp import parse_hostport
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ DEFAULT_CONTROL = "127.0.0.1:8080"
 """Where ``--control`` without an address serves the API."""
 
 
-@dataclass
-class ControlService:
+@record
+class ControlService(Record):
     """The control plane a ``smpsim run`` asked for (any part may be absent)."""
 
     address: str | None = None

@@ -34,7 +34,7 @@ from typing import Protocol, cast
 from smpsim.config import FlashGeometry
 from smpsim.device.clock import Clock
 from smpsim.errors import SmpsimError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 ERASED = 0xFF
 

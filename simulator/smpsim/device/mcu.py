@@ -24,7 +24,7 @@ from smpsim.device.ram import Ram
 from smpsim.device.rtc import Rtc
 from smpsim.device.settings.store import Settings
 from smpsim.device.stats import Stats
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 CRASH_RESET_S = 0.01
 """From a fatal error to the reset (``CONFIG_RESET_ON_FATAL_ERROR``)."""

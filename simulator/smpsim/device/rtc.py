@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smpsim.device.clock import Clock
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 
 @frozen

@@ -12,14 +12,13 @@ empty map), and raises :class:`MgmtError` or :class:`GroupError` for errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smpsim.config.catalog import GROUPS, GroupInfo
-from smpsim.frozen import Frozen, frozen
 from smpsim.mcumgr.codec import DecodeError, decode_map
 from smpsim.mcumgr.errors import MgmtErr, MgmtError
 from smpsim.mcumgr.header import Header
+from smpsim.records import Frozen, Record, frozen, record
 
 if TYPE_CHECKING:
     from smpsim.config import Profile
@@ -101,8 +100,8 @@ class Request:
         return found
 
 
-@dataclass
-class Handler:
+@record
+class Handler(Record):
     """The read and write functions of one command (either may be absent)."""
 
     read: HandlerFn | None = None

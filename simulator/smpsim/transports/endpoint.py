@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, cast
 
 from smpsim.errors import ConfigError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 from smpsim.transports.runner import Runner
 
 

@@ -43,7 +43,7 @@ from smpsim.device.errno import (
 from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 T = TypeVar("T")
 

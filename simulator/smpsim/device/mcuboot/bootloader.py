@@ -33,7 +33,7 @@ from smpsim.device.mcuboot.swap import (
 )
 from smpsim.device.mcuboot.trailer import Mode, SwapType
 from smpsim.device.partitions import PartitionTable
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 if TYPE_CHECKING:
     from smpsim.device.mcuboot.ram_load import Sram

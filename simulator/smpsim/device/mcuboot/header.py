@@ -13,7 +13,7 @@ from enum import IntEnum, IntFlag
 from typing import Final
 
 from smpsim.errors import SmpsimError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 Read = Callable[[int, int], bytes]
 """``read(offset, length) -> bytes`` over a slot, offsets relative to the image start."""

@@ -60,7 +60,7 @@ from smpsim.device.mcuboot.header import (
     walk_tlvs,
 )
 from smpsim.device.mcuboot.keys import SIGNATURES, KeyRing, PublicKey, Signature, public_key
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 __all__ = [
     "APP_TLV", "COMPRESSED", "ENCRYPTED", "ERASED_MAGIC", "HASH_SIZE", "IMAGE_HEADER_SIZE",

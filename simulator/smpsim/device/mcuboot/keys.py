@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from smpsim.device.mcuboot.header import HASH_SIZE
 from smpsim.errors import ConfigError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 Signature = Literal["none", "rsa-2048", "rsa-3072", "ecdsa-p256", "ed25519"]
 """MCUboot's signature build option (``MCUBOOT_SIGNATURE_TYPE_*``); ``none`` checks the hash

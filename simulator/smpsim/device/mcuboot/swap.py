@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from smpsim.device.mcuboot.header import (
@@ -32,6 +32,7 @@ from smpsim.device.mcuboot.trailer import (
     swap_type,
 )
 from smpsim.device.partitions import FlashArea
+from smpsim.records import Record, record
 
 BUF_SZ = 1024
 """MCUboot's copy buffer: one flash write per chunk of at most this many bytes."""
@@ -58,8 +59,8 @@ STATE_2 = 3
 Log = Callable[[str], None]
 
 
-@dataclass
-class BootStatus:
+@record
+class BootStatus(Record):
     """``struct boot_status``: where a swap stands."""
 
     idx: int = 1
@@ -122,8 +123,8 @@ class Algorithm(Protocol):
         """``app_max_size``."""
 
 
-@dataclass
-class SwapContext:
+@record
+class SwapContext(Record):
     """One image's slots (and the scratch) while MCUboot works on them."""
 
     mode: Mode

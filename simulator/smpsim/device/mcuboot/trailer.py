@@ -23,7 +23,7 @@ import struct
 
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 ERASED = 0xFF
 """The erased value of NOR flash; an erased trailer field reads as all 0xFF."""

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
 
 from smpsim.device.flash import ERASED
 from smpsim.device.partitions import FlashArea
+from smpsim.records import Record, record
 
 SECTOR_MAGIC = b"SMPS"
 """First bytes of a sector in use."""
@@ -43,8 +43,8 @@ class NoSpace(Exception):
     """The live settings do not fit the partition even after garbage collection (-ENOSPC)."""
 
 
-@dataclass
-class _Entry:
+@record
+class _Entry(Record):
     sector: int
     """Sector holding the name's latest record."""
     value: bytes | None

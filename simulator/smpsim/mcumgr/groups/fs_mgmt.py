@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smpsim.device.errno import EINVAL, ENOENT, EROFS
@@ -33,9 +32,9 @@ from smpsim.device.fs.vfs import (
     Vfs,
     raw_path,
 )
-from smpsim.frozen import Frozen, frozen
 from smpsim.mcumgr.dispatcher import BSTR, TSTR, UINT64, Body, GroupHandlers, Request
 from smpsim.mcumgr.errors import FsMgmtErr, GroupError, MgmtErr, MgmtError
+from smpsim.records import Frozen, Record, frozen, record
 
 if TYPE_CHECKING:
     from smpsim.config import Firmware, FsConfig
@@ -91,8 +90,8 @@ HASH_TYPES = {"crc32": HashType(False, 4, _crc32), "sha256": HashType(True, 32, 
 """Every type Zephyr can build in, in registration order (crc32 first)."""
 
 
-@dataclass
-class Transfer:
+@record
+class Transfer(Record):
     """``fs_mgmt_ctxt`` while an upload or download is in progress."""
 
     state: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from smpsim.config import ImgConfig
@@ -23,6 +23,7 @@ from smpsim.device.mcuboot.header import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHe
 from smpsim.device.mcuboot.trailer import SwapType, TrailerLayout
 from smpsim.device.partitions import FlashArea
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr
+from smpsim.records import Record, record
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -117,8 +118,8 @@ class StreamOverflow(Exception):
     """``stream_flash`` refuses data past the end of its area (``-ENOMEM``)."""
 
 
-@dataclass
-class StreamWriter:
+@record
+class StreamWriter(Record):
     """``flash_img``/``stream_flash`` over one slot: buffered writes of whole buffers.
 
     Each flush programs the buffered bytes, padded with 0xFF to the write block, in one flash
@@ -183,8 +184,8 @@ class StreamWriter:
             self.last_erased = sector.offset
 
 
-@dataclass
-class Upload:
+@record
+class Upload(Record):
     """``g_img_mgmt_state`` with its flash_img context: the upload in progress."""
 
     image: int

@@ -22,7 +22,7 @@ import math
 
 from smpsim.config import Ble
 from smpsim.errors import ConfigError
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, frozen
 
 
 @frozen

@@ -1,4 +1,4 @@
-"""smpsim.frozen's value classes behave as @dataclass(frozen=True) classes do."""
+"""smpsim.records: its classes behave as @dataclass and @dataclass(frozen=True) classes do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from smpsim.frozen import Frozen, frozen
+from smpsim.records import Frozen, Record, frozen, record
 
 
 @frozen
@@ -67,5 +67,33 @@ def test_dataclass_tools_copies_and_pickles() -> None:
 def test_a_class_must_derive_from_frozen() -> None:
     with pytest.raises(TypeError, match="must derive from Frozen"):
         @frozen
+        class Plain:
+            name: str
+
+
+@record
+class SharedRecord(Record):
+    name: str
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GeneratedRecord:
+    name: str
+    tags: list[str] = field(default_factory=list)
+
+
+def test_a_record_is_a_mutable_dataclass_compared_by_its_fields() -> None:
+    a, b = SharedRecord("slot0", ["x"]), GeneratedRecord("slot0", ["x"])
+    assert repr(a) == repr(b).replace("GeneratedRecord", "SharedRecord")
+    assert a == SharedRecord("slot0", ["x"]) and a != b
+    a.name = "slot1"
+    assert a == SharedRecord("slot1", ["x"]) != SharedRecord("slot0", ["x"])
+    for value in (a, b):
+        with pytest.raises(TypeError, match="unhashable type"):
+            hash(value)
+    assert SharedRecord("s").tags == [] and SharedRecord("s").tags is not SharedRecord("s").tags
+    with pytest.raises(TypeError, match="must derive from Record"):
+        @record
         class Plain:
             name: str
