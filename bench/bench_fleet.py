@@ -11,6 +11,7 @@
    fleet sizes, one process each, then the largest across the workers.
 
     .venv/bin/python bench/bench_fleet.py [--boards N] [--big N] [--workers K] [--skip-big]
+        [--reset-only] [--reset-sizes N,N...]
 
 Flash files go to a temporary folder (``--dir`` to choose; 1 MiB each for nrf52840dk), removed
 at the end. The client is this process: one UDP socket, many requests in flight.
@@ -394,6 +395,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--big", type=int, default=10_000, help="multi-process fleet (10000)")
     parser.add_argument("--workers", type=int, default=2, help="its processes (2)")
     parser.add_argument("--skip-big", action="store_true", help="leave the big fleet out")
+    parser.add_argument("--reset-only", action="store_true",
+                        help="only the fleet-wide resets (part 3), for iterating on them")
     parser.add_argument("--reset-sizes", default="24,100,250,500",
                         help="one-process fleets to reset (24,100,250,500; plus --boards)")
     parser.add_argument("--echo-seconds", type=float, default=3.0, help="echo rate run (3)")
@@ -407,8 +410,9 @@ def main() -> int:
     print(f"bench-fleet: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
           + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f", flash files in {root}")
     try:
-        measure_fleet(root, args.profile, args.boards, 1, args.echo_seconds)
-        if not args.skip_big:
+        if not args.reset_only:
+            measure_fleet(root, args.profile, args.boards, 1, args.echo_seconds)
+        if not args.skip_big and not args.reset_only:
             measure_fleet(root, args.profile, args.big, args.workers, args.echo_seconds)
         print("\nfleet-wide reset at time scale 1: os reset to every board at once; lateness "
               "of each board's return\nbeyond its own boot, timed inside the fleet "
