@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -115,10 +116,13 @@ async def _body(request: web.Request, empty_ok: bool) -> dict[str, Any]:
 class ControlServer:
     """The HTTP API of one :class:`ControlPlane` on ``host:port``."""
 
-    def __init__(self, plane: ControlPlane, host: str, port: int,
-                 token: str | None = None) -> None:
+    def __init__(self, plane: ControlPlane | None, host: str, port: int,
+                 token: str | None = None, sock: socket.socket | None = None) -> None:
         check_bind(host, port, token)
         self.plane = plane
+        """The board; ``None`` for a server that picks it per request (:meth:`plane_of`)."""
+        self.sock = sock
+        """A listening socket bound beforehand (``host:port`` is then where it is bound)."""
         self.host = host
         self.port = port
         self._token = token.encode() if token else None
@@ -153,12 +157,15 @@ class ControlServer:
     def plane_of(self, request: web.Request) -> ControlPlane:
         """The board a request is about (this server's one board; a fleet's server picks it
         by the request's path)."""
+        assert self.plane is not None, "a server without a plane overrides plane_of"
         return self.plane
 
     async def start(self) -> None:
         """Bind and serve; a bind failure is a :class:`ConfigError`."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
+        site: web.BaseSite = web.TCPSite(self._runner, self.host, self.port,
+                                         shutdown_timeout=1.0) if self.sock is None else \
+            web.SockSite(self._runner, self.sock, shutdown_timeout=1.0)
         try:
             await site.start()
         except OSError as exc:
@@ -325,3 +332,9 @@ class ControlServer:
         if not self.plane_of(request).clear_fault(fault_id):
             raise Refused(404, f"no fault {fault_id!r}")
         return _json({"cleared": 1, "id": fault_id})
+
+
+json_answer = _json
+"""An answer as compact JSON (for the fleet's API)."""
+read_body = _body
+"""A request's JSON object body, or a 400 (for the fleet's API)."""
