@@ -13,6 +13,7 @@ import asyncio
 import socket
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -39,6 +40,19 @@ def board_ids(body: dict[str, Any]) -> list[str] | None:
     return ids
 
 
+def dashboard_routes(first: str | None) -> list[web.RouteDef]:
+    """The dashboard, one board at a time: ``/`` without ``?board=`` shows the first board."""
+    routes = pages.routes()
+    index = next(r for r in routes if r.path == "/")
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        if "board" not in request.query and first is not None:
+            raise web.HTTPFound(f"/?board={quote(first, safe='')}")
+        return await index.handler(request)
+
+    return [web.get("/", page, allow_head=False), *(r for r in routes if r is not index)]
+
+
 def live(board: Board) -> dict[str, Any]:
     """What a board's manifest entry does not say: its state now."""
     return {"state": board.runner.state, "boot_count": board.device.boot_count}
@@ -62,7 +76,7 @@ class FleetControlServer(ControlServer):
                 web.get(BOARD_PREFIX, self._board, allow_head=False),
                 *self.board_routes(BOARD_PREFIX),
                 web.post("/api/actions/{name}", self._fleet_action),
-                *pages.routes()]
+                *dashboard_routes(self.entries[0]["id"] if self.entries else None)]
 
     def plane_of(self, request: web.Request) -> ControlPlane:
         """The addressed board's control plane, attached at its first request."""

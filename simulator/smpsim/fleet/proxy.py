@@ -18,8 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from smpsim.control import pages
-from smpsim.control.fleet_api import BOARD_PREFIX, board_ids, unknown_board
+from smpsim.control.fleet_api import BOARD_PREFIX, board_ids, dashboard_routes, unknown_board
 from smpsim.control.http import MAX_BODY, ControlServer, Refused, json_answer, read_body
 from smpsim.control.plane import ACTIONS
 from smpsim.errors import ConfigError
@@ -55,7 +54,7 @@ class FleetProxy(ControlServer):
                 web.get(BOARD_PREFIX, self._forward, allow_head=False),
                 web.route("*", BOARD_PREFIX + "/{tail:.*}", self._forward),
                 web.post("/api/actions/{name}", self._fleet_action),
-                *pages.routes()]
+                *dashboard_routes(self.entries[0]["id"] if self.entries else None)]
 
     @property
     def session(self) -> aiohttp.ClientSession:
