@@ -47,7 +47,7 @@ def dashboard_routes(first: str | None) -> list[web.RouteDef]:
 
     async def page(request: web.Request) -> web.StreamResponse:
         if "board" not in request.query and first is not None:
-            raise web.HTTPFound(f"/?board={quote(first, safe='')}")
+            return web.Response(status=302, headers={"Location": f"/?board={quote(first)}"})
         return await index.handler(request)
 
     return [web.get("/", page, allow_head=False), *(r for r in routes if r is not index)]
