@@ -40,7 +40,8 @@ def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        with exc:
+            return exc.code, json.loads(exc.read())
 
 
 def ctl(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -230,3 +231,25 @@ def test_a_control_port_in_use_is_refused_before_any_board_starts(tmp_path: Path
         refused(["--flash-dir", str(tmp_path), "--board", "fast:2", "--addresses",
                  "127.0.1.230", "--control", f"127.0.0.1:{port}"],
                 f"cannot serve the control plane on 127.0.0.1:{port}: Address already in use")
+
+
+def test_the_fleet_api_guards_itself_as_a_boards_does(tmp_path: Path) -> None:
+    with fleet(tmp_path, "--board", "fast:2", "--addresses", "127.0.1.232", "--workers", "2",
+               "--control", "127.0.0.1:0", "--control-token", "s3cret",
+               boards=3) as (_, lines, _manifest):
+        url = control_url(lines)
+        for path in ("/api/boards", "/api/boards/fast-0002/slots"):
+            assert call(url + path)[0] == 401
+            request = urllib.request.Request(url + path,
+                                             headers={"Authorization": "Bearer s3cret"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+            request.add_header("Origin", "http://evil.example")
+            with pytest.raises(urllib.error.HTTPError) as refusal:
+                urllib.request.urlopen(request, timeout=10)
+            with refusal.value:
+                assert refusal.value.code == 403
+        listed = subprocess.run([str(BIN / "smpsim"), "ctl", "--control", url, "--token",
+                                 "s3cret", "--board", "fast-0002", "status"],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert listed.returncode == 0, listed.stderr
