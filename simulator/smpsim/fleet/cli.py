@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import resource
 import shutil
 import tempfile
@@ -57,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                             f"{DEFAULT_CONTROL} if no address): GET /api/boards lists them, "
                             "/api/boards/<id>/... is one board's API (see smpsim ctl --board)")
     fleet.add_argument("--control-token", metavar="TOKEN",
-                       help="bearer token the API requires (needed to serve it off loopback)")
+                       help="bearer token every API request must carry; needed to serve off "
+                            "loopback (default: $SMPSIM_CONTROL_TOKEN)")
     fleet.add_argument("--time-scale", type=time_scale, default=1.0, metavar="X",
                        help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     fleet.add_argument("--log-level", default="warning",
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         _check_ptys(len(boards))
     if args.control_token and args.control is None:
         raise ConfigError("--control-token goes with --control")
-    api = None if args.control is None else control.bind(args.control, args.control_token)
+    token = args.control_token or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
+    api = None if args.control is None else control.bind(args.control, token)
     sockets = bind_all(endpoints)
     fleet = shard.Shard(boards, sockets, args.time_scale, args.serial,
                         control=api if workers == 1 else None)
