@@ -26,6 +26,10 @@ const ZEPHYR_LOG = /^(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn)> /;
 const LOG_COLOUR = { err: "\x1b[1;31m", wrn: "\x1b[1;33m" };
 
 const $ = (selector) => document.querySelector(selector);
+// One board of a fleet (`/?board=ID`, smpsim fleet --control): its API is under /api/boards/ID.
+const BOARD = new URLSearchParams(location.search).get("board");
+const API = BOARD === null ? "/api" : `/api/boards/${encodeURIComponent(BOARD)}`;
+if (BOARD !== null) document.title = `${BOARD} - smpsim dashboard`;
 const model = {
   board: null, boardAt: 0, slots: [], flash: null, faults: [],
   lines: [], consoleIndex: 0, smp: [], smpOpen: new Map(), upload: null,
@@ -94,12 +98,12 @@ function refresher(path, gapMs, apply) {
   return ask;
 }
 
-const refreshBoard = refresher("/api/board", 250, (board) => {
+const refreshBoard = refresher(`${API}/board`, 250, (board) => {
   model.board = board; model.boardAt = performance.now(); mark("status");
 });
-const refreshSlots = refresher("/api/slots", 300, (slots) => { model.slots = slots; mark("slots"); });
-const refreshFlash = refresher("/api/flash", 700, (flash) => { model.flash = flash; mark("flash"); });
-const refreshFaults = refresher("/api/faults", 250, (faults) => { model.faults = faults; mark("faults"); });
+const refreshSlots = refresher(`${API}/slots`, 300, (slots) => { model.slots = slots; mark("slots"); });
+const refreshFlash = refresher(`${API}/flash`, 700, (flash) => { model.flash = flash; mark("flash"); });
+const refreshFaults = refresher(`${API}/faults`, 250, (faults) => { model.faults = faults; mark("faults"); });
 
 // -- the event stream --------------------------------------------------------------------------
 let socket = null;
@@ -109,7 +113,7 @@ function connect() {
   const history = model.seq ? `since=${model.seq}` : "last=400";
   // Under a flood the server sends only the latest exchanges of each batch: a page shows no
   // more, and the board is spared turning the others into JSON for it.
-  socket = new WebSocket(`${scheme}//${location.host}/api/events?${history}&smp=${STREAM_SMP}`);
+  socket = new WebSocket(`${scheme}//${location.host}${API}/events?${history}&smp=${STREAM_SMP}`);
   setLink("connecting");
   socket.onopen = () => {
     setLink("live");
@@ -323,7 +327,7 @@ function summary(event, body) {
 
 // -- the console -------------------------------------------------------------------------------
 async function loadConsole() {
-  const answer = await fetch(`/api/console?since=${model.consoleIndex}`, { cache: "no-store" });
+  const answer = await fetch(`${API}/console?since=${model.consoleIndex}`, { cache: "no-store" });
   if (!answer.ok) return;
   for (const entry of await answer.json()) {
     if (entry.index <= model.consoleIndex) continue;
@@ -424,7 +428,7 @@ const DRAW = {
       li.textContent = `${fault.id} ${fault.family} ${fault.kind}${fault.hits ? ` (${fault.hits} hits)` : ""}`;
       const clear = document.createElement("button");
       clear.type = "button"; clear.textContent = "✕"; clear.title = "clear this fault";
-      clear.addEventListener("click", () => send("DELETE", `/api/faults/${fault.id}`, null, `cleared ${fault.id}`));
+      clear.addEventListener("click", () => send("DELETE", `${API}/faults/${fault.id}`, null, `cleared ${fault.id}`));
       li.append(clear);
       return li;
     });
@@ -701,7 +705,7 @@ async function send(method, path, body, done) {
 }
 
 function act(name, body, what) {
-  return send("POST", `/api/actions/${name}`, body, (reply) => `${what}: board ${reply.state}`);
+  return send("POST", `${API}/actions/${name}`, body, (reply) => `${what}: board ${reply.state}`);
 }
 
 function onAction(button) {
@@ -719,7 +723,7 @@ function onFault(button) {
   const spec = button.dataset.fault === "deaf"
     ? { family: "link", kind: "deaf", count: 1, duration_s: Number($("#deaf-seconds").value) }
     : { family: "app", kind: button.dataset.fault };
-  return send("POST", "/api/faults", spec, (fault) => `fault ${fault.id} added: ${fault.family} ${fault.kind}`);
+  return send("POST", `${API}/faults`, spec, (fault) => `fault ${fault.id} added: ${fault.family} ${fault.kind}`);
 }
 
 function setLarge(large) {
