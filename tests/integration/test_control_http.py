@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from smpclient.requests.os_management import EchoWrite
 
-from smpsim.control.stream import MAX_BEHIND
+from smpsim.control.events import KEEP
 
 from .control_support import Served, Stream, control_board, ws_url
 from .itsupport import BIN, echo_frame, smp_session, udp_socket
@@ -294,7 +294,7 @@ def test_the_stream_sends_a_gap_marker_when_a_client_falls_behind() -> None:
         client = RawWebSocket(served)
         first = served.get("/api/board")["events"]
         # The client reads nothing while 7000 exchanges (14000 events of 1 KiB) go by: what
-        # the socket buffers cannot hold waits in the feed, which keeps MAX_BEHIND events.
+        # the socket buffers cannot hold waits in the hub, which keeps the last KEEP events.
         echo_burst(served, 7000)
         last = served.get("/api/board")["events"]
         records = []
@@ -312,4 +312,4 @@ def test_the_stream_sends_a_gap_marker_when_a_client_falls_behind() -> None:
     assert seqs == sorted(seqs) and seqs[0] == first + 1
     lost = sum(records[i]["dropped"] for i in gaps)
     assert len(seqs) + lost == last - first  # every event either sent or counted as lost
-    assert MAX_BEHIND <= len(seqs) < last - first
+    assert KEEP <= len(seqs) < last - first

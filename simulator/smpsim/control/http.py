@@ -238,12 +238,11 @@ class ControlServer:
             return _json([event.to_json() for event in events])
         ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
         await ws.prepare(request)
-        feed = EventFeed(asyncio.get_running_loop())
-        feed.subscribe(hub)  # before the history is read: nothing falls between the two
+        feed = EventFeed(hub, keep_smp)  # before the history is read: nothing falls between
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
-            self._send(ws, feed, history(hub, since, last), replays, keep_smp))
+            self._send(ws, feed, history(hub, since, last), replays))
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -258,36 +257,35 @@ class ControlServer:
                     continue
                 feed.wake()
         finally:
-            hub.unsubscribe(feed)
             self._sockets.discard(ws)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
-                    first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
-                    keep_smp: int | None = None) -> None:
+                    first: tuple[int, list[Any]],
+                    replays: list[tuple[int | None, int | None]]) -> None:
         """The client's sender: its history, then each send cycle's events, in order."""
         hub = self.plane.hub
         try:
             dropped, events = first
             async for text in messages(dropped, events, 0):
                 await ws.send_str(text)
-            after = events[-1].seq if events else 0
+            after = events[-1][0] if events else 0
             while not ws.closed:
-                dropped, batch = await feed.take()
-                async for text in messages(dropped, batch, after, keep_smp):
+                dropped, skipped, batch = await feed.take()
+                async for text in messages(dropped, batch, after, skipped):
                     await ws.send_str(text)
                 if batch:
-                    after = max(after, batch[-1].seq)
+                    after = max(after, batch[-1][0])
                 while replays:  # asked for history: after what was due, as asked
                     dropped, events = history(hub, *replays.pop(0))
                     async for text in messages(dropped, events, 0):
                         await ws.send_str(text)
                     if events:
-                        after = max(after, events[-1].seq)
+                        after = max(after, events[-1][0])
         except ConnectionError:
-            pass  # the client went away; its handler unsubscribes
+            pass  # the client went away
 
     # -- actions and faults --------------------------------------------------------------------
 
