@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -35,10 +35,8 @@ KEEP = 10_000
 further behind gets a gap marker)."""
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _SMP_FIELDS = ("dir", "medium", "peer", "frame")
-_frames: dict[bytes, str] = {}
-"""Frame -> its JSON fields from ``length`` on (the closing brace included)."""
-_wheres: dict[tuple[str, str, str], str] = {}
-"""(direction, medium, peer) -> their JSON fields."""
+_suffixes: dict[tuple[str, str, str, bytes], str] = {}
+"""(direction, medium, peer, frame) -> their JSON fields (the closing brace included)."""
 
 
 def dumps(record: dict[str, Any]) -> str:
@@ -73,8 +71,8 @@ class Event(NamedTuple):
         data = self.data
         if self.kind != "smp" or tuple(data) != _SMP_FIELDS:
             return dumps(self.to_json())
-        return _smp_line(self.seq, self.uptime_s, self.wall, data["dir"], data["medium"],
-                         data["peer"], data["frame"])
+        return lines_of([(self.seq, "smp", self.uptime_s, self.wall,
+                          (data["dir"], data["medium"], data["peer"], data["frame"]))])[0]
 
 
 Record = tuple[Any, ...]
@@ -94,27 +92,36 @@ def event_of(record: Record) -> Event:
 
 def line_of(record: Record) -> str:
     """``event_of(record).to_line()``, without the Event for an exchange."""
-    if type(record) is Event:
-        return record.to_line()
-    seq, _, uptime, wall, (direction, medium, peer, frame) = record
-    return _smp_line(seq, uptime, wall, direction, medium, peer, frame)
+    return lines_of([record])[0]
 
 
-def _smp_line(seq: int, uptime: float, wall: float,  # noqa: PLR0917 (hot: no keywords)
-              direction: str, medium: str, peer: str, frame: bytes) -> str:
-    tail = _frames.get(frame)
-    if tail is None:
-        tail = dumps(_smp_json({"frame": frame}))[1:]
-        if len(frame) <= CACHED_FRAME_BYTES:
-            _remember(_frames, frame, tail)
-    where = (direction, medium, peer)
-    middle = _wheres.get(where)
-    if middle is None:
-        middle = (f'"dir":{json.dumps(direction)},"medium":{json.dumps(medium)},'
-                  f'"peer":{json.dumps(peer, ensure_ascii=False)},')
-        _remember(_wheres, where, middle)
-    # %.6f is round(x, 6) written out: the same number once parsed, for a third of the cost.
-    return f'{{"seq":{seq},"kind":"smp","uptime_s":{uptime:.6f},"wall":{wall:.6f},{middle}{tail}'
+def lines_of(records: Iterable[Record]) -> list[str]:
+    """``[line_of(r) for r in records]``, in one loop: the stream's bulk of work under a flood.
+    An exchange's line is its numbers and clocks, then the JSON of the rest (where and the
+    frame), cached by the record's own ``(dir, medium, peer, frame)`` for small frames."""
+    get = _suffixes.get
+    lines = []
+    for record in records:
+        if type(record) is Event:
+            lines.append(record.to_line())
+            continue
+        seq, _, uptime, wall, key = record
+        suffix = get(key)
+        if suffix is None:
+            suffix = _smp_suffix(*key)
+            if len(key[3]) <= CACHED_FRAME_BYTES:
+                _remember(_suffixes, key, suffix)
+        # %.6f is round(x, 6) written out: the same number once parsed, for a third of the cost.
+        lines.append(f'{{"seq":{seq},"kind":"smp","uptime_s":{uptime:.6f},"wall":{wall:.6f},'
+                     f'{suffix}')
+    return lines
+
+
+def _smp_suffix(direction: str, medium: str, peer: str, frame: bytes) -> str:
+    """An exchange's JSON from ``dir`` on (the closing brace included)."""
+    return (f'"dir":{json.dumps(direction)},"medium":{json.dumps(medium)},'
+            f'"peer":{json.dumps(peer, ensure_ascii=False)},'
+            f'{dumps(_smp_json({"frame": frame}))[1:]}')
 
 
 Subscriber = Callable[[Event], None]
