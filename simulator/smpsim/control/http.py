@@ -5,7 +5,11 @@ The API can erase flash and cut power, so it guards itself three ways, on every 
 including the WebSocket handshake:
 
 * bound to loopback unless told otherwise, and then only with a bearer token
-  (``--control-token``), compared in constant time;
+  (``--control-token``), compared in constant time, on every request but the dashboard's own
+  files (they hold no data of the board, and a browser cannot send a header when it opens a
+  page). A browser cannot put a header on a WebSocket either: the handshake may carry the token
+  as a subprotocol instead, ``bearer.`` and the token in base64url, offered next to ``smpsim``
+  (the one the server accepts and answers, so the token is never echoed);
 * on a loopback bind, the ``Host`` header must name a loopback address (``localhost``,
   ``127.0.0.1``, ``[::1]``): a page that points its own DNS name at 127.0.0.1 (DNS rebinding)
   is refused;
@@ -19,6 +23,8 @@ whose JSON ``error`` names the field, and changes nothing on the board.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import ipaddress
 import json
@@ -40,6 +46,28 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 """Largest request body: a fault or an action is a few hundred bytes."""
 _FIELD = re.compile(r"^(\w+)(?: and \w+)?: |unknown field '(\w+)'")
+SUBPROTOCOL = "smpsim"
+"""The WebSocket subprotocol of the event stream (answered when a client offers it)."""
+TOKEN_PROTOCOL = "bearer."
+"""Prefix of the subprotocol that carries the token in a browser's handshake."""
+
+
+def offered_protocols(request: web.Request) -> list[str]:
+    """The WebSocket subprotocols a handshake offers."""
+    header = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in header.split(",") if p.strip()]
+
+
+def protocol_token(request: web.Request) -> bytes | None:
+    """The token a WebSocket handshake carries as a subprotocol, if it carries one."""
+    for protocol in offered_protocols(request):
+        if protocol.startswith(TOKEN_PROTOCOL):
+            encoded = protocol[len(TOKEN_PROTOCOL):]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except (ValueError, binascii.Error):
+                return b""  # not base64url: no token, so a wrong one
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -190,13 +218,19 @@ class ControlServer:
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"http://{request.host}":
             raise Refused(403, f"Origin {origin!r}: cross-origin requests are refused")
-        if self._token is not None:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
-                                                                      self._token):
-                return _error(401, "Authorization: a bearer token is required",
-                              {"WWW-Authenticate": 'Bearer realm="smpsim"'})
+        if self._token is not None and not self._authorized(request) and \
+                not (request.method == "GET" and request.path in pages.FILES):
+            return _error(401, "Authorization: a bearer token is required",
+                          {"WWW-Authenticate": 'Bearer realm="smpsim"'})
         return await handler(request)
+
+    def _authorized(self, request: web.Request) -> bool:
+        assert self._token is not None
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(given.encode(), self._token)
+        token = protocol_token(request) if request.path == "/api/events" else None
+        return token is not None and hmac.compare_digest(token, self._token)
 
     # -- what the board shows -------------------------------------------------------------------
 
@@ -236,7 +270,12 @@ class ControlServer:
             # Without a WebSocket: the kept events, for a poller or curl.
             events = hub.last(last) if last is not None else hub.since(since or 0)
             return _json([event.to_json() for event in events])
-        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
+        offered = offered_protocols(request)
+        if offered and SUBPROTOCOL not in offered:
+            # Refused here, not by aiohttp, which would log what was offered (a token too).
+            raise Refused(400, f"Sec-WebSocket-Protocol: offer {SUBPROTOCOL!r}")
+        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY,
+                                   protocols=(SUBPROTOCOL,) if offered else ())
         await ws.prepare(request)
         feed = EventFeed(hub, keep_smp)  # before the history is read: nothing falls between
         self._sockets.add(ws)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
 from smpsim.board import Board
@@ -82,9 +83,13 @@ class ControlService:
 
     @property
     def dashboard_url(self) -> str:
-        """The dashboard's address (once serving)."""
+        """The dashboard's address (once serving). With a token, the token rides in the
+        fragment, as ``#token=...``: a browser never sends a fragment to a server (so no proxy
+        or access log sees it), and the page moves it to the tab's session storage and out of
+        the address bar before it does anything else."""
         assert self.server is not None, "start() first"
-        return f"{self.server.url}/"
+        fragment = f"#token={quote(self.token, safe='')}" if self.token else ""
+        return f"{self.server.url}/{fragment}"
 
     async def stop(self) -> None:
         """Stop serving, stop watching, close the trace."""

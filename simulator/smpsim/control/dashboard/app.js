@@ -26,6 +26,35 @@ const ZEPHYR_LOG = /^(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn)> /;
 const LOG_COLOUR = { err: "\x1b[1;31m", wrn: "\x1b[1;33m" };
 
 const $ = (selector) => document.querySelector(selector);
+
+// -- the token of a board served with --control-token --------------------------------------------
+// The ready line's address carries it in the fragment (#token=...), which a browser never sends
+// to a server. It moves to this tab's session storage and out of the address bar (and history)
+// before anything else; it goes to the API as a bearer header, and to the event stream as a
+// WebSocket subprotocol (a browser cannot put a header on a WebSocket).
+const TOKEN_KEY = "smpsim.token";
+const token = takeToken();
+
+function takeToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given === null) {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch (error) { return null; }
+  }
+  try { sessionStorage.setItem(TOKEN_KEY, given); } catch (error) { /* storage off: this load only */ }
+  history.replaceState(null, "", location.pathname + location.search);
+  return given;
+}
+
+function api(path, options = {}) {
+  if (!token) return fetch(path, options);
+  return fetch(path, { ...options, headers: { ...options.headers, Authorization: `Bearer ${token}` } });
+}
+
+function tokenProtocol() {
+  const bytes = new TextEncoder().encode(token);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return `bearer.${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+}
 const model = {
   board: null, boardAt: 0, slots: [], flash: null, faults: [],
   lines: [], consoleIndex: 0, smp: [], smpOpen: new Map(), upload: null,
@@ -77,7 +106,7 @@ function refresher(path, gapMs, apply) {
   async function run() {
     timer = 0; inFlight = true; last = performance.now();
     try {
-      const answer = await fetch(path, { cache: "no-store" });
+      const answer = await api(path, { cache: "no-store" });
       if (answer.ok) apply(await answer.json());
     } catch (error) {
       // The board went away: the event stream's reconnection reads everything again.
@@ -109,9 +138,12 @@ function connect() {
   const history = model.seq ? `since=${model.seq}` : "last=400";
   // Under a flood the server sends only the latest exchanges of each batch: a page shows no
   // more, and the board is spared turning the others into JSON for it.
-  socket = new WebSocket(`${scheme}//${location.host}/api/events?${history}&smp=${STREAM_SMP}`);
+  const url = `${scheme}//${location.host}/api/events?${history}&smp=${STREAM_SMP}`;
+  socket = token ? new WebSocket(url, ["smpsim", tokenProtocol()]) : new WebSocket(url);
+  let opened = false;
   setLink("connecting");
   socket.onopen = () => {
+    opened = true;
     setLink("live");
     refreshBoard(); refreshSlots(); refreshFlash(); refreshFaults();
   };
@@ -121,13 +153,22 @@ function connect() {
       if (line) take(JSON.parse(line));
     }
   };
-  socket.onclose = () => { setLink("lost"); setTimeout(connect, 1000); };
+  socket.onclose = async () => {
+    // A handshake refused for its token says nothing to the page: the API says why.
+    const refused = !opened && await api("/api/board").then((answer) => answer.status === 401, () => false);
+    if (refused) { setLink(token ? "refused" : "token"); return; }
+    setLink("lost");
+    setTimeout(connect, 1000);
+  };
 }
 
 function setLink(state) {
   const link = $("#link");
   link.dataset.link = state;
-  link.textContent = state === "live" ? "live" : state === "lost" ? "reconnecting…" : "connecting…";
+  link.textContent = { live: "live", lost: "reconnecting…", connecting: "connecting…",
+    refused: "token refused", token: "token needed" }[state];
+  link.title = state === "refused" || state === "token"
+    ? "this board wants its token: open the address smpsim printed on its ready line" : "the event stream";
 }
 
 function take(event) {
@@ -323,7 +364,7 @@ function summary(event, body) {
 
 // -- the console -------------------------------------------------------------------------------
 async function loadConsole() {
-  const answer = await fetch(`/api/console?since=${model.consoleIndex}`, { cache: "no-store" });
+  const answer = await api(`/api/console?since=${model.consoleIndex}`, { cache: "no-store" });
   if (!answer.ok) return;
   for (const entry of await answer.json()) {
     if (entry.index <= model.consoleIndex) continue;
@@ -686,7 +727,7 @@ async function send(method, path, body, done) {
   said.className = "";
   said.textContent = `${method} ${path}…`;
   try {
-    const answer = await fetch(path, {
+    const answer = await api(path, {
       method, headers: body ? { "Content-Type": "application/json" } : {},
       body: body ? JSON.stringify(body) : undefined,
     });
