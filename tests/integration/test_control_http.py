@@ -138,6 +138,14 @@ def test_a_non_loopback_bind_without_a_token_is_refused_before_anything_starts()
         assert "is not a loopback address" in proc.stderr and "--control-token" in proc.stderr
 
 
+def test_a_token_a_header_cannot_carry_is_refused_before_anything_starts() -> None:
+    proc = subprocess.run([str(BIN / "smpsim"), "run", "--udp", "127.0.0.1:0", "--control",
+                           "127.0.0.1:0", "--control-token", "two words"], capture_output=True,
+                          text=True, timeout=60, check=False, env={"PATH": str(BIN)})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--control-token: only printable ASCII" in proc.stderr
+
+
 def bearer_protocol(token: str) -> str:
     """The subprotocol a browser offers to carry ``token`` (base64url, no padding)."""
     return "bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
@@ -175,7 +183,7 @@ def test_with_a_token_every_request_needs_it() -> None:
 
 
 def test_a_browser_gives_the_token_to_the_stream_as_a_subprotocol() -> None:
-    token = "s3cret/tök+en="  # base64url, not base64: no '/' or '+' in the subprotocol
+    token = "s3cret/to+ken="  # base64url, not base64: no '/' or '+' in the subprotocol
     right = bearer_protocol(token)
     with control_board(token=token) as served:
         assert asyncio.run(handshake(served, None, ("smpsim", right))) == "101 smpsim"

@@ -81,7 +81,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, port: int, token: str | None) -> None:
-    """Refuse (:class:`ConfigError`) to serve the API off loopback without a token."""
+    """Refuse (:class:`ConfigError`) to serve the API off loopback without a token, or with a
+    token an HTTP header cannot carry as it is (anything but printable ASCII)."""
+    if token and not all("!" <= c <= "~" for c in token):
+        raise ConfigError("--control-token: only printable ASCII without spaces (it travels "
+                          "in an HTTP header)")
     if not is_loopback(host) and not token:
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise ConfigError(f"--control {where} is not a loopback address: the API can erase "
