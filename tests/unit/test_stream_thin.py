@@ -70,3 +70,17 @@ def test_messages_say_how_many_were_left_out() -> None:
     lines = asyncio.run(collect())
     assert lines[0] == {"kind": "skipped", "smp": 4}
     assert [(line["seq"], line["kind"]) for line in lines[1:]] == [(1, "smp"), (2, "console")]
+
+
+def test_a_gap_counts_only_the_other_events_lost() -> None:
+    """Exchanges pushed out of the kept events are left out, not lost; other events pushed
+    out are lost, and counted."""
+    async def main() -> tuple[int, int, list[tuple[int, str]]]:
+        hub = EventHub(lambda: 0.0, keep=3)
+        feed = EventFeed(hub, keep_smp=1, smp_every_s=0.0)
+        _publish(hub, "cfcf" + "s" * 10)
+        dropped, skipped, batch = await feed.take()
+        return dropped, skipped, [(e[0], e[1]) for e in batch]
+
+    assert asyncio.run(main()) == (1, 9, [(2, "flash"), (3, "console"), (4, "flash"),
+                                          (14, "smp")])
