@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ble bench-fleet images screenshot demo docker-test clean
+.PHONY: run test lint bench bench-ble bench-fleet images screenshot demo docker-test fuzz soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "smpsim needs Python 3.11 or newer"'
@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,webbt]'
 	touch $(STAMP)
 
+PROFILE ?= nrf52840dk
+
 run: $(STAMP)
-	$(BIN)/smpsim run --flash var/flash-nrf52840dk.bin --serial var/nrf52840dk.tty \
-		--udp 127.0.0.1:1337 --udp [::1]:1337
+	$(BIN)/smpsim run --profile $(PROFILE) --flash var/flash-$(notdir $(basename $(PROFILE))).bin \
+		--serial var/$(notdir $(basename $(PROFILE))).tty --udp 127.0.0.1:1337 --udp [::1]:1337
 
 lint: $(STAMP)
 	$(BIN)/ruff check simulator tests bench docker
@@ -48,6 +50,17 @@ demo: $(STAMP)
 # root and minutes: not part of `make test`.
 docker-test: $(STAMP)
 	bash docker/test.sh
+
+# Coverage-guided fuzzing of every target for FUZZ_S seconds in all (or FUZZ_INPUTS inputs);
+# crashes leave reproducers in tests/fuzz/corpus/, replayed by make test.
+FUZZ_S ?= 60
+fuzz: $(STAMP)
+	FUZZ_S=$(FUZZ_S) $(BIN)/python -m tests.fuzz.run
+
+# Not a test: 10,000 resets and 1M requests with RSS before and after, then the kill -9 campaign.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/kill_campaign.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py

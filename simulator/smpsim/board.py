@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from smpsim import flashfile
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
+from smpsim.transports.busy import BusyTeller
 from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
+console_log = logging.getLogger("smpsim.console")
+"""The board's console lines (the CLI shows them as a serial monitor would)."""
 E = TypeVar("E")
 
 DEFAULT_UDP = ("127.0.0.1:1337", "[::1]:1337")
@@ -52,18 +56,27 @@ class Board:
     runner: Runner = field(init=False)
     endpoints: list[Endpoint] = field(init=False, default_factory=list)
     """The open endpoints, in the order of :attr:`specs`."""
+    flash_file: flashfile.FlashFile | None = field(init=False, default=None)
+    """The flash file this board owns (locked) while it runs."""
+    _device_closed: bool = field(init=False, default=False)
 
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
-        self.device = Device(self.profile, time_scale=self.time_scale,
-                             flash_path=self.flash_path)
-        prefix = "" if self.name is None else f"{self.name} "
-        self.device.console.subscribe(lambda line: log.info("%sconsole: %s", prefix, line))
+        if self.flash_path is not None:
+            self.flash_file = flashfile.acquire(self.flash_path, self.profile.board.flash.size)
+        try:
+            self._make_device()
+        except BaseException:
+            await self.stop()
+            raise
+        prefix = "" if self.name is None else f"{self.name}: "
+        self.device.console.subscribe(lambda line: console_log.info("%s%s", prefix, line))
         for listener in self.console_listeners:
             self.device.console.subscribe(listener)
         if self.hold_button:
             self.device.hold_button()
         self.runner = Runner(self.device)
+        self._busy = BusyTeller(self.runner)
         try:
             for spec in self.specs:
                 self.endpoints.append(await open_endpoint(self.runner, spec))
@@ -73,12 +86,21 @@ class Board:
             self.device.release_button()
             for endpoint in self.endpoints:
                 await endpoint.started()
+            if self.flash_file is not None:
+                self.flash_file.commit()  # the board is up: its new flash file takes its name
         except BaseException:
             await self.stop()
             raise
         name = self.name or self.profile.name
         return [f"smpsim: {name} serving SMP over {e.medium} on {e.describe()}"
                 for e in self.endpoints]
+
+    def _make_device(self) -> None:
+        new = self.flash_file is not None and self.flash_file.created
+        self.device = Device(self.profile, time_scale=self.time_scale,
+                             flash_path=self.flash_file.open_path if self.flash_file else None)
+        if new and self.profile.mcuboot is not None and self.profile.mcuboot.factory_image:
+            self.device.provision()
 
     def endpoint(self, kind: type[E]) -> E:
         """The first open endpoint of class ``kind``."""
@@ -92,10 +114,16 @@ class Board:
         return [e.lost for e in self.endpoints if e.lost is not None]
 
     async def stop(self) -> None:
-        """Close the endpoints (last opened first) and the flash file."""
+        """Close the endpoints (last opened first) and the flash file (a new one never
+        committed is removed)."""
         while self.endpoints:
             await self.endpoints.pop().close()
         if hasattr(self, "runner"):
+            self._busy.close()
             await self.runner.close()
-        if hasattr(self, "device"):
+        if hasattr(self, "device") and not self._device_closed:
+            self._device_closed = True  # stop may come twice (a failed start, then its owner)
             self.device.close()
+        if self.flash_file is not None:
+            self.flash_file.close()  # after the device: the lock outlives every write
+            self.flash_file = None

@@ -10,8 +10,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from smpsim import __version__, flashtool
+from smpsim import __version__, flashtool, imagetool
 from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
 from smpsim.control import ctl
@@ -23,14 +24,18 @@ from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
+TIME_SCALE_MAX = 1000.0
+"""Slowest time scale: a board 1000 times slower than real (an erase of 85 ms takes 85 s)."""
+
 
 def _time_scale(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (instant) or more (1.0 is real time)")
+    if not 0 <= value <= TIME_SCALE_MAX:  # nan fails this too
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 (instant) to {TIME_SCALE_MAX:g} (1.0 is real time), not {text}")
     return value
 
 
@@ -44,8 +49,16 @@ def _baud(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors as every other error of smpsim: ``smpsim: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"smpsim: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="smpsim",
         description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
     parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
@@ -108,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     flashtool.add_parsers(sub)
     ctl.add_parser(sub)
     demo.add_parser(sub, _time_scale)
+    imagetool.add_parsers(sub)
     return parser
 
 
@@ -196,6 +210,30 @@ def _ipv6_available() -> bool:
     return True
 
 
+class _Lines(logging.Formatter):
+    """stderr as a user reads it: the board's console lines bare, as a serial monitor shows
+    them, and the simulator's own lines marked ``smpsim:``. At debug level every line carries
+    time, level and logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        if record.name == "smpsim.console":
+            return message
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return f"smpsim: {level}{message}"
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if level == "debug":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_Lines())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``smpsim`` console script."""
     args = _parser().parse_args(argv)
@@ -204,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             profile = load_profile(name)
             print(f"{name:28} {profile.description}")
         return 0
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(getattr(args, "log_level", "warning"))
     try:
         if args.command == "ctl":
             return ctl.run(args)
@@ -213,7 +250,13 @@ def main(argv: list[str] | None = None) -> int:
             return demo.run(args)
         if args.command == "fleet":
             return fleet_cli.run(args)
+        if args.command == "image":
+            return imagetool.run(args)
         return flashtool.run(args) if args.command == "flash" else _run(args)
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `smpsim flash info ... | head`: the reader has seen enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere at exit
+        return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from intelhex import HexRecordError, IntelHex  # type: ignore[import-untyped]
 
+from smpsim import flashfile
 from smpsim.config import DEFAULT_PROFILE, Profile, load_profile
 from smpsim.device.mcu import Device
 from smpsim.device.mcuboot.image import ImageError
@@ -35,22 +36,35 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def run(args: argparse.Namespace) -> int:
     """Carry out a ``flash`` command."""
     profile = load_profile(args.profile)
+    size = profile.board.flash.size
     if args.flash_command == "info":
-        if not args.flash.exists():
-            raise ConfigError(f"no flash file {args.flash}")
-        device = Device(profile, flash_path=args.flash)
+        # A shared lock: any number of readers, but not while a board or an import writes.
+        owned = flashfile.acquire(args.flash, size, exclusive=False, create=False)
         try:
-            print(info(device))
+            device = Device(profile, flash_path=args.flash, read_only=True)
+            try:
+                print(info(device))
+            finally:
+                device.close()
+        finally:
+            owned.close()
+        return 0
+    chunks = _chunks(profile, args.file, args.address)  # a bad input changes nothing
+    owned = flashfile.acquire(args.flash, size)
+    try:
+        device = Device(profile, flash_path=owned.open_path)
+        try:
+            mcuboot = profile.mcuboot
+            if owned.created and mcuboot is not None and mcuboot.factory_image:
+                device.provision()
+            for start, data in chunks:
+                device.flash.program(start, data)
+                print(f"programmed {len(data)} bytes at {start + profile.board.flash.base:#x}")
         finally:
             device.close()
-        return 0
-    device = Device(profile, flash_path=args.flash)
-    try:
-        for start, data in _chunks(profile, args.file, args.address):
-            device.flash.program(start, data)
-            print(f"programmed {len(data)} bytes at {start + profile.board.flash.base:#x}")
+        owned.commit()
     finally:
-        device.close()
+        owned.close()
     return 0
 
 

@@ -178,7 +178,7 @@ def test_sigterm_after_the_radio_went_away(gone: str, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 1
         log = errors.read_text()
-    assert f"ERROR smpsim.transports.ble.endpoint: BLE: {cause}: the board is not served over " \
+    assert f"smpsim: error: BLE: {cause}: the board is not served over " \
         "BLE" in log
     assert log.splitlines()[-1] == f"smpsim: error: {cause} while serving BLE on hci1"
     assert "Traceback" not in log

@@ -44,7 +44,7 @@ def _error(tmp_path: Path, table: str) -> str:
     ("[mcuboot.serial_recovery]\nmax_line_input_len = 256",
      "mcuboot.serial_recovery.params needs max_line_input_len = 128"),
     ("[mcuboot.serial_recovery]\nraw_input_timeout_ms = -1",
-     "mcuboot.serial_recovery.raw_input_timeout_ms must be 0 (no timeout) or more"),
+     "mcuboot.serial_recovery.raw_input_timeout_ms must be from 0 to 4294967295, not -1"),
     ("[mcuboot.serial_recovery]\nbootmode = true", "unknown key mcuboot.serial_recovery.bootmode"),
     ('[mcuboot.serial_recovery]\nboot_mode = "yes"',
      "mcuboot.serial_recovery.boot_mode must be bool, not str"),

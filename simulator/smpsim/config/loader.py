@@ -9,7 +9,10 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
+import math
 import tomllib
 import types
 import typing
@@ -29,15 +32,24 @@ from smpsim.config.schema import (
     TASKSTAT_KEYS,
     TEST_KEYS,
     Ble,
+    FlashGeometry,
     Profile,
     Serial,
     SerialRecovery,
+    ShellConfig,
     StatsGroup,
 )
+from smpsim.config.schema import Board as BoardSpec
 from smpsim.errors import ConfigError
 
 DEFAULT_PROFILE = "nrf52840dk"
 """The board ``smpsim run`` starts when given no profile."""
+
+INT_MIN, UINT_MAX = -(1 << 31), (1 << 32) - 1
+_SIGNED = {"prio", "bootloader_mode", "block_cycles"}
+"""Integer keys that may be negative (cooperative threads, MCUboot's 'unknown' mode, littlefs
+without wear levelling)."""
+
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
@@ -65,10 +77,19 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table")
         return _build(tp, value, where)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Every float of a profile is a duration or a rate: nan, inf or a negative one would
+        # stall, crash or spin the board's clock.
+        if not 0 <= value < math.inf:
+            raise ConfigError(f"{where} must be a finite number, 0 or more, not {value}")
         return float(value)
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{where} must be an integer, not a boolean")
+    if tp is int and isinstance(value, int):
+        # Kconfig values are 32-bit; only a thread's priority and a mode number may be negative.
+        low = INT_MIN if where.rsplit(".", 1)[-1] in _SIGNED else 0
+        if not low <= value <= UINT_MAX:
+            raise ConfigError(f"{where} must be from {low} to {UINT_MAX}, not {value}")
     if not isinstance(value, tp):
         raise ConfigError(f"{where} must be {_type_name(tp)}, not {type(value).__name__}")
     return value
@@ -123,6 +144,9 @@ def _read_table(ref: str, relative_to: Path | None,
             text, source = path.read_text(encoding="utf-8"), str(path.resolve())
         except OSError as exc:
             raise ConfigError(f"cannot read profile {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"profile {path} is not UTF-8 text (TOML is): byte "
+                              f"{exc.start} is {exc.object[exc.start]:#04x}") from None
         base_dir: Path | None = path.parent
     else:
         resource = _builtin_dir() / f"{ref}.toml"
@@ -143,6 +167,83 @@ def _read_table(ref: str, relative_to: Path | None,
         base, _ = _read_table(parent, base_dir, (*seen, source))
         table = _merge(base, table)
     return table, source
+
+
+FLASH_SIZE_MAX = 256 << 20
+"""The largest flash a profile may give a board (256 MiB): internal flash is a few MiB."""
+SECTORS_MAX = 65536
+"""The most sectors a flash may have (256 MiB of 4 KiB sectors)."""
+SECTOR_MIN = 128
+"""Smallest erase sector (STM32L0's 128-byte pages); MCUboot's swap status, an entry per
+sector, would not fit a slot of much smaller ones."""
+UDP_MTU_MIN = 16
+"""``firmware.udp_mtu`` below this holds no SMP request worth the name (a header is 8 bytes)."""
+
+
+def _check_flash(flash: FlashGeometry) -> list[int]:
+    """Check the geometry; returns the sector edges (0 and the size included)."""
+    if not 0 < flash.size <= FLASH_SIZE_MAX:
+        raise ConfigError(f"board.flash.size must be from 1 to {FLASH_SIZE_MAX:#x} bytes "
+                          f"(256 MiB), not {flash.size}")
+    if flash.base < 0:
+        raise ConfigError(f"board.flash.base must not be negative, not {flash.base}")
+    if not 1 <= flash.write_block <= 4096:
+        raise ConfigError(f"board.flash.write_block must be from 1 to 4096 bytes, not "
+                          f"{flash.write_block}")
+    if flash.sectors:
+        for index, group in enumerate(flash.sectors):
+            if group.size < SECTOR_MIN or group.size % flash.write_block or group.count < 1:
+                raise ConfigError(f"board.flash.sectors[{index}]: size must be a multiple of "
+                                  f"write_block ({flash.write_block}) of at least {SECTOR_MIN}, "
+                                  "count at least 1")
+        count = sum(g.count for g in flash.sectors)
+        total = sum(g.size * g.count for g in flash.sectors)
+        if total != flash.size:
+            raise ConfigError(f"board.flash.sectors add up to {total:#x} bytes; "
+                              f"board.flash.size is {flash.size:#x}")
+    else:
+        if flash.erase_block < SECTOR_MIN or flash.erase_block % flash.write_block \
+                or flash.size % flash.erase_block:
+            raise ConfigError(f"board.flash.erase_block must be a multiple of write_block "
+                              f"({flash.write_block}) of at least {SECTOR_MIN} that divides "
+                              f"size ({flash.size:#x}), not {flash.erase_block}")
+        count = flash.size // flash.erase_block
+    if count > SECTORS_MAX:
+        raise ConfigError(f"board.flash has {count} sectors; at most {SECTORS_MAX} allowed "
+                          "(larger erase blocks)")
+    if not flash.sectors:
+        return list(range(0, flash.size + 1, flash.erase_block))
+    edges = [0]
+    for group in flash.sectors:
+        for _ in range(group.count):
+            edges.append(edges[-1] + group.size)
+    return edges
+
+
+def _check_partitions(board: BoardSpec) -> None:
+    edges = _check_flash(board.flash)
+    size = board.flash.size
+    names: set[str] = set()
+    for index, part in enumerate(board.partitions):
+        where = f"board.partitions[{index}] ({part.name!r})"
+        if not part.name or part.name in names:
+            raise ConfigError(f"{where}: a partition name must be non-empty and unique")
+        names.add(part.name)
+        end = part.offset + part.size
+        if part.offset < 0 or part.size < 1 or end > size:
+            raise ConfigError(f"{where}: {part.offset:#x}+{part.size:#x} must lie inside the "
+                              f"flash (0x0..{size:#x})")
+        for point in (part.offset, end):
+            at = bisect.bisect_left(edges, point)
+            if at == len(edges) or edges[at] != point:
+                raise ConfigError(f"{where}: {point:#x} is not on a sector edge (partitions "
+                                  "are whole sectors)")
+    ordered = sorted(board.partitions, key=lambda p: p.offset)
+    for first, second in itertools.pairwise(ordered):
+        if first.offset + first.size > second.offset:
+            raise ConfigError(f"board.partitions: {first.name!r} "
+                              f"({first.offset:#x}+{first.size:#x}) overlaps {second.name!r} "
+                              f"(from {second.offset:#x})")
 
 
 MCUBOOT_LOG_LEVELS = ("inf", "dbg")
@@ -187,11 +288,30 @@ def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
 
 
+MAX_ALIGNS = (8, 16, 32)
+"""``BOOT_MAX_ALIGN`` values MCUboot builds with."""
+
+
 def _check_mcuboot(profile: Profile) -> None:
     mcuboot = profile.mcuboot
     if mcuboot is None:
         return
     _check_choice("mcuboot.mode", mcuboot.mode, MCUBOOT_MODES)
+    names = {p.name for p in profile.board.partitions}
+    if not {"slot0", "slot1"} <= names:
+        raise ConfigError("board.partitions: MCUboot needs slot0 and slot1 (or no [mcuboot])")
+    if mcuboot.mode == "swap-scratch" and "scratch" not in names:
+        raise ConfigError("board.partitions: mcuboot.mode 'swap-scratch' needs a scratch "
+                          "partition")
+    if mcuboot.max_align not in MAX_ALIGNS:
+        raise ConfigError(f"mcuboot.max_align must be one of {', '.join(map(str, MAX_ALIGNS))}"
+                          f", not {mcuboot.max_align}")
+    if profile.board.flash.write_block > mcuboot.max_align:
+        raise ConfigError(f"board.flash.write_block ({profile.board.flash.write_block}) must "
+                          f"not exceed mcuboot.max_align ({mcuboot.max_align})")
+    if mcuboot.max_img_sectors < 0 or mcuboot.hash_kib_per_s <= 0:
+        raise ConfigError("mcuboot.max_img_sectors must not be negative, hash_kib_per_s "
+                          "must be positive")
     _check_choice("mcuboot.signature", mcuboot.signature, SIGNATURES)
     _check_choice("mcuboot.log_level", mcuboot.log_level, MCUBOOT_LOG_LEVELS)
     _check_recovery(mcuboot.serial_recovery, profile)
@@ -218,7 +338,13 @@ def _check_groups(profile: Profile) -> None:
     _check_choice("firmware.os.taskstat_key", profile.firmware.os.taskstat_key, TASKSTAT_KEYS)
     if profile.firmware.buf_size < 16:
         raise ConfigError("firmware.buf_size must be at least 16")
+    if profile.firmware.buf_count < 1:
+        raise ConfigError("firmware.buf_count must be at least 1")
+    if profile.firmware.udp_mtu < UDP_MTU_MIN:
+        raise ConfigError(f"firmware.udp_mtu must be at least {UDP_MTU_MIN} (an SMP header "
+                          f"is 8 bytes), not {profile.firmware.udp_mtu}")
     _check_serial(profile.firmware.serial)
+    _check_shell(profile.firmware.shell)
     _check_fs(profile)
     _check_stats(profile.firmware.stats)
     _check_settings(profile)
@@ -242,6 +368,9 @@ def _check_fs(profile: Profile) -> None:
         raise ConfigError("firmware.fs: read_size, prog_size, cache_size and lookahead_size "
                           "must be positive, cache_size a multiple of read_size and prog_size, "
                           "lookahead_size a multiple of 8")
+    if fs.block_cycles == 0 or fs.block_cycles < -1:  # littlefs asserts on 0 (lfs_init)
+        raise ConfigError(f"firmware.fs.block_cycles must be positive, or -1 for no wear "
+                          f"levelling, not {fs.block_cycles}")
     if fs.prog_size % profile.board.flash.write_block:
         raise ConfigError("firmware.fs.prog_size must be a multiple of the flash write block")
     if fs.path_len < 1 or fs.dl_chunk_size < 0 or fs.idle_close_ms < 0:
@@ -273,6 +402,14 @@ def _check_serial(serial: Serial) -> None:
         raise ConfigError("firmware.serial.rx_buf_count must be at least 1")
     if serial.input_timeout_ms < 0:
         raise ConfigError("firmware.serial.input_timeout_ms must be 0 (none) or more")
+
+
+def _check_shell(shell: ShellConfig) -> None:
+    for key, least in (("cmd_buff_size", 2), ("dummy_buf_size", 1), ("argc_max", 1),
+                       ("terminal_width", 1), ("cycles_per_sec", 1), ("ticks_per_sec", 1)):
+        if getattr(shell, key) < least:
+            raise ConfigError(f"firmware.shell.{key} must be at least {least}, not "
+                              f"{getattr(shell, key)}")
 
 
 def _check_stats(groups: tuple[StatsGroup, ...]) -> None:
@@ -327,6 +464,7 @@ def load_profile(ref: str | Path) -> Profile:
     table.setdefault("name", Path(ref).stem if ref.endswith(".toml") else ref)
     try:
         profile: Profile = _build(Profile, table, "")
+        _check_partitions(profile.board)
         _check_groups(profile)
         _check_ble(profile.firmware.ble)
         _check_mcuboot(profile)

@@ -145,7 +145,7 @@ class NorFlash:
     """The chip's flash. A new flash file is created erased, at the profile's size."""
 
     def __init__(self, geometry: FlashGeometry, clock: Clock,
-                 path: str | Path | None = None) -> None:
+                 path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.geometry = geometry
         self.size = geometry.size
         self.write_block = geometry.write_block
@@ -190,7 +190,8 @@ class NorFlash:
         if actual != self.size:
             raise FlashError(f"flash file {self.path} has {actual} bytes; the profile's flash "
                              f"has {self.size}")
-        self._fd = os.open(self.path, os.O_RDWR)
+        # read_only: a probe's look (``flash info``), which must work on a read-only file.
+        self._fd = os.open(self.path, os.O_RDONLY if read_only else os.O_RDWR)
         if not self.created:
             self._load(self._fd)
 

@@ -53,13 +53,13 @@ class Device:
     """
 
     def __init__(self, profile: Profile, *, time_scale: float = 0.0,
-                 flash_path: str | Path | None = None,
+                 flash_path: str | Path | None = None, read_only: bool = False,
                  host_time: Callable[[], float] = time.monotonic) -> None:
         self.profile = profile
         self.clock = Clock(time_scale, host_time)
         self.rtc = Rtc(self.clock)
         self.console = Console(self.clock)
-        self.flash = NorFlash(profile.board.flash, self.clock, flash_path)
+        self.flash = NorFlash(profile.board.flash, self.clock, flash_path, read_only=read_only)
         self.partitions = PartitionTable(self.flash, profile.board.partitions)
         self.fs = Vfs(self.console, self.clock)
         """The file system (littlefs on the storage partition, mounted at every boot)."""
@@ -209,5 +209,6 @@ class Device:
         return self.boot()
 
     def close(self) -> None:
-        """Release the flash file."""
+        """Release the file system's memory and the flash file."""
+        self.fs.reset()
         self.flash.close()

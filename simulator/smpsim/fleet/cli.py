@@ -17,10 +17,10 @@ from smpsim.fleet.addressing import Addressing, bind_all, check_distinct
 from smpsim.fleet.spec import PlannedBoard, parse_spec, plan
 from smpsim.fleet.workers import Supervisor
 
-FDS_PER_BOARD = 2
-"""A UDP socket and the flash file."""
-FDS_PER_PTY = 2
-"""The PTY's master and slave ends."""
+FDS_PER_BOARD = 3
+"""A UDP socket, the flash file and its lock."""
+FDS_PER_PTY = 3
+"""The PTY's master and slave ends, and the claim on its link."""
 FDS_SPARE = 64
 """The process's own (standard streams, the event loop, pipes to the workers)."""
 

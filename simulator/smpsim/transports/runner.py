@@ -106,6 +106,8 @@ class Runner:
         nothing to boot)."""
         self.state_listeners: list[Callable[[str], None]] = []
         """Called in the loop with each new :attr:`state`."""
+        self.busy_listeners: list[Callable[[float, Reply], None]] = []
+        """Called in the loop with the wall time a reply is about to be held back."""
 
     async def start(self) -> None:
         """Power on: boot the device and wait out its boot time."""
@@ -189,6 +191,8 @@ class Runner:
         try:
             while True:
                 if reply.busy_s > 0 and self.scale > 0:
+                    for listener in self.busy_listeners:
+                        listener(reply.busy_s * self.scale, reply)
                     await asyncio.sleep(reply.busy_s * self.scale)
                 for frame in reply.frames:
                     send(frame)

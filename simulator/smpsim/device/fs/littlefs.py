@@ -96,12 +96,16 @@ class LittleFs:
             cache_size=config.cache_size, lookahead_size=config.lookahead_size,
             block_cycles=config.block_cycles)
         self.fs = lfs.LFSFilesystem()
+        self.released = False
+        """:meth:`release` ran: littlefs's buffers are gone, every call fails with -EIO."""
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a littlefs call; a fault of the block device is raised, an error becomes
         :class:`LittleFSError`."""
         if self.device.fault is not None:
             raise self.device.fault
+        if self.released:  # a handle kept across a reboot: its fs_t is RAM that is gone
+            raise LittleFSError(LittleFSError.Error.LFS_ERR_IO)
         try:
             result = fn(self.fs, *args, **kwargs)
         except LittleFSError:
@@ -119,6 +123,13 @@ class LittleFs:
         except LittleFSError as exc:
             return int(exc.code)
         return 0
+
+    def release(self) -> None:
+        """Free the caches ``lfs_mount`` allocated (``lfs_unmount`` only frees; it writes
+        nothing, so a reboot stays a reboot). Without it every boot leaked them in C memory."""
+        if not self.released:
+            self.released = True
+            lfs.unmount(self.fs)
 
     def format(self) -> int:
         """``lfs_format``: 0 or the littlefs error."""

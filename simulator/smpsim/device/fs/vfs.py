@@ -172,6 +172,8 @@ class Vfs:
 
     def reset(self) -> None:
         """A reboot: nothing mounted, no work pending (RAM is gone)."""
+        for fs in self.mounts.values():
+            fs.release()
         self.mounts.clear()
         self._timers.clear()
 

@@ -3,12 +3,19 @@ real port through pyserial. Both carry a :class:`~smpsim.transports.serial.line.
 
 A PTY endpoint keeps its slave side open itself, so clients may come and go (and open and close
 the port repeatedly) without the line ever seeing EOF or EIO. The symlink is removed on exit.
+
+A symlink is served by one board at a time: while it serves, a board holds a claim on the link's
+name (a listening socket in Linux's abstract namespace, which goes with the process however it
+ends), and a second board asking for the same link is refused with the first one's PID.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pty
+import socket
+import struct
 import tempfile
 import tty
 from pathlib import Path
@@ -30,6 +37,35 @@ def default_link(profile: str) -> Path:
     return link
 
 
+def claim_link(link: Path) -> socket.socket:
+    """Claim the symlink ``link`` for this process (close the socket to give it up); raises
+    :class:`ConfigError` naming the holder when a live board serves it."""
+    where = link.parent.resolve() / link.name  # the link itself, not the PTY it points to
+    name = b"\0smpsim-serial-link-" + hashlib.sha256(os.fsencode(where)).hexdigest().encode()
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(name)
+    except OSError:
+        claim.close()
+        raise ConfigError(f"serial link {link} is served by {_claim_holder(name)}; one board "
+                          "per link (stop that one, or give another --serial LINK)") from None
+    claim.listen(1)  # asked who holds it, the kernel answers for us (SO_PEERCRED)
+    return claim
+
+
+def _claim_holder(name: bytes) -> str:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(name)
+            creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                     struct.calcsize("3i"))
+            pid = struct.unpack("3i", creds)[0]
+    except OSError:
+        return "another process"
+    return f"smpsim process {pid}"
+
+
 class PtyEndpoint:
     """A pseudo-terminal in raw mode, reachable through a stable symlink."""
 
@@ -40,7 +76,12 @@ class PtyEndpoint:
         profile = runner.device.profile
         self.link = link if link is not None else default_link(profile.name)
         """The symlink clients open."""
-        self.master, self._slave = pty.openpty()
+        self._claim = claim_link(self.link)
+        try:
+            self.master, self._slave = pty.openpty()
+        except BaseException:
+            self._claim.close()
+            raise
         try:
             tty.setraw(self._slave)
             os.set_blocking(self.master, False)
@@ -50,6 +91,7 @@ class PtyEndpoint:
         except BaseException:
             os.close(self.master)
             os.close(self._slave)
+            self._claim.close()
             raise
         baud = profile.firmware.serial.baud
         self.line = SerialLine(runner, self.master, speed_bps=baud / BITS_PER_BYTE,
@@ -85,6 +127,7 @@ class PtyEndpoint:
             pass
         os.close(self.master)
         os.close(self._slave)
+        self._claim.close()
 
 
 class PortEndpoint:

@@ -14,6 +14,11 @@ Input reaches Zephyr's receiver in bursts: a line with a speed delivers each lin
 work queue keeps up with 115200 baud), a line without one delivers whatever the host handed over
 in one read, so that the RX buffer pool of small builds overflows as on the native_sim fixtures.
 
+A paced line takes input no faster than its speed: it reads at most ``RX_BACKLOG`` bytes ahead
+of what has reached the board and stops reading until the line catches up, so the host's writer
+blocks once the PTY's own small buffer is full, as behind a real USB-serial adapter. Memory stays
+bounded and requests are answered as they come in, however much a client writes at once.
+
 While MCUboot is in serial recovery the line carries MCUboot's own framing instead (its
 receivers and encoder, :mod:`smpsim.mcumgr.boot_serial.framing`), console or raw as its build
 says, and no shell runs.
@@ -55,6 +60,9 @@ WRITE_STALL_S = 1.0
 PIECE_HOST_S = 0.004
 """Paced output is written in pieces of about this much host time."""
 READ_SIZE = 65536
+RX_BACKLOG = 512
+"""Bytes a paced line reads ahead of the line's speed (44 ms at 115200 baud) before it stops
+reading; it reads again when half of them have reached the board."""
 
 
 class SerialLine:
@@ -107,6 +115,8 @@ class SerialLine:
         self.dropped_out = 0
         """Bytes of output dropped because nobody read them."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._resume: asyncio.TimerHandle | None = None
+        """Set while a paced line has stopped reading (its backlog is full)."""
         if self.uart.has_shell:
             runner.boot_listeners.append(self._booted)
             if runner.online.is_set() and self.device.running:
@@ -118,8 +128,9 @@ class SerialLine:
     # -- input -----------------------------------------------------------------------------
 
     def _readable(self) -> None:
+        size = READ_SIZE if not self._paced else max(1, RX_BACKLOG - self._backlog())
         try:
-            data = os.read(self.fd, READ_SIZE)
+            data = os.read(self.fd, size)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -142,6 +153,20 @@ class SerialLine:
         for piece in [data] if raw else split_lines(data):
             self._rx_until = max(self._rx_until, now) + len(piece) * self._byte_host_s
             self._loop.call_at(self._rx_until, self._arrive, piece)
+        if self._backlog() >= RX_BACKLOG:
+            # Back-pressure: leave the bytes in the PTY until the line has room for them.
+            self._loop.remove_reader(self.fd)
+            self._resume = self._loop.call_at(
+                self._rx_until - RX_BACKLOG / 2 * self._byte_host_s, self._read_again)
+
+    def _backlog(self) -> int:
+        """Bytes read from the host that have not reached the board yet (paced lines)."""
+        return round(max(0.0, self._rx_until - self._loop.time()) / self._byte_host_s)
+
+    def _read_again(self) -> None:
+        self._resume = None
+        if not self._closed:
+            self._loop.add_reader(self.fd, self._readable)
 
     def _arrive(self, data: bytes) -> None:
         """Bytes have fully arrived at the board's UART."""
@@ -310,6 +335,8 @@ class SerialLine:
             self.runner.boot_listeners.remove(self._booted)
         self._loop.remove_reader(self.fd)
         self._loop.remove_writer(self.fd)
+        if self._resume is not None:
+            self._resume.cancel()
         pending = [*self._tasks, *([self._writer] if self._writer is not None else [])]
         for task in pending:
             task.cancel()
