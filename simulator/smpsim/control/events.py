@@ -29,7 +29,8 @@ BODY_BYTES_SHOWN = 64
 CACHED_FRAME_BYTES = 512
 """SMP frames up to this long keep their decoded JSON for the next identical frame: clients
 repeat small requests (polls, echoes, state reads) and get the same answers."""
-CACHE_ENTRIES = 1024
+CACHE_ENTRIES = 4096
+"""Lines cached (a few clients' repeated exchanges: each client is its own peer)."""
 KEEP = 10_000
 """Events a hub keeps: for late joiners, and for a WebSocket client that falls behind (one
 further behind gets a gap marker)."""
