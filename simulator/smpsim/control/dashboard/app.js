@@ -329,6 +329,11 @@ function smpEvent(event) {
   markSlowly("smp", SMP_TABLE_MS);
 }
 
+function setCell(td, text, cls) {
+  if (td.textContent !== text) { td.textContent = text; td.title = text; }
+  if (td.className !== cls) td.className = cls;
+}
+
 function commandName(event) {
   const names = COMMANDS[event.group_name];
   return (names && names[event.cmd]) || `cmd ${event.cmd}`;
@@ -441,22 +446,23 @@ const DRAW = {
     if (atBottom) pane.scrollTop = pane.scrollHeight;
   },
   smp() {
-    const rows = model.smp.slice(-KEEP_SMP).reverse().map((row) => {
-      const tr = document.createElement("tr");
+    // The same rows, their texts changed: in a flood the table is redrawn four times a
+    // second, and new elements each time would cost the browser more than the board.
+    const rows = model.smp.slice(-KEEP_SMP).reverse();
+    const body = $("#smp tbody");
+    while (body.rows.length < rows.length) {
+      const tr = body.insertRow();
+      for (let cell = 0; cell < 5; cell++) tr.insertCell();
+    }
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    rows.forEach((row, index) => {
       const rc = row.rc === null ? "…" : row.rc === 0 ? "0" :
         row.rcGroup !== undefined ? `${row.rc} (group ${row.rcGroup})` : `${row.rc} ${MGMT_ERR[row.rc] || ""}`;
       const rcClass = row.rc === null ? "rc-none" : row.rc === 0 ? "rc-ok" : "rc-bad";
-      for (const [text, cls] of [[row.uptime.toFixed(3), ""], [row.peer, ""],
-        [`${row.what} ${row.ask}`, ""], [rc, rcClass], [row.answer, ""]]) {
-        const td = document.createElement("td");
-        td.textContent = text;
-        td.title = text;
-        if (cls) td.className = cls;
-        tr.append(td);
-      }
-      return tr;
+      const cells = body.rows[index].cells;
+      [[row.uptime.toFixed(3), ""], [row.peer, ""], [`${row.what} ${row.ask}`, ""], [rc, rcClass],
+        [row.answer, ""]].forEach(([text, cls], cell) => setCell(cells[cell], text, cls));
     });
-    $("#smp tbody").replaceChildren(...rows);
   },
   faults() {
     const items = model.faults.filter((fault) => fault.active).map((fault) => {
