@@ -6,7 +6,15 @@
 - time to first echo: ``smpsim run`` launched until its first SMP echo answer over UDP
   (bytecode cached; median of 5);
 - upload chunk cost in ``Server.handle``, in-process: a steady chunk (mid-upload) and the
-  first chunk (with its slot erase check), on the default board at time scale 0.
+  first chunk (with its slot erase check), on the default board at time scale 0;
+- pacing error at time scale 1, in-process on the default board: an upload of 96 KiB in 1 KiB
+  chunks (the time from each request to its answer, summed, against the busy time the model
+  gives them) and the swap of a 32 KiB sample image (reset to online against the boot's busy
+  time);
+- the power-cut sweep: a cut before every flash operation of a full-slot swap on the default
+  board, each followed by a recovery boot and its checks, the cut points shared by two
+  processes (``--sweep-workers``), beside the plain sweep (replaying the boot up to each cut,
+  in one process) estimated from one cut point in 50.
 
 The echo ratio against a bare asyncio server is the first half of ``make bench``
 (bench/bench_udp.py). ``.venv/bin/python bench/bench_perf.py [--runs N]``
@@ -15,7 +23,9 @@ The echo ratio against a bare asyncio server is the first half of ``make bench``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
+import multiprocessing
 import os
 import resource
 import socket
@@ -26,10 +36,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cbor2
 
+if TYPE_CHECKING:
+    from smpsim.device.flash import Checkpoint
+    from smpsim.device.mcu import Device
+    from smpsim.device.partitions import FlashArea
+
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 PROFILE = "nrf52840dk"
 CHUNK = 1024
@@ -159,18 +177,201 @@ def upload_chunk_us(runs: int) -> tuple[float, float]:
     return statistics.median(steady) * 1e6, statistics.median(firsts) * 1e6
 
 
+# --- pacing at time scale 1 ---------------------------------------------------------------
+
+def _upload_image(size: int) -> bytes:
+    from smpsim.device.mcuboot.header import IMAGE_MAGIC
+    image = bytearray(hashlib.shake_256(b"bench image").digest(size))
+    image[:4] = struct.pack("<I", IMAGE_MAGIC)
+    return bytes(image)
+
+
+async def _paced_upload(size: int) -> tuple[float, float, float, int]:
+    """(seconds from each request to its answer leaving the board, summed; the model's busy
+    seconds; the whole upload's seconds; requests) for an upload at time scale 1 through a
+    runner."""
+    from smpsim.config import load_profile
+    from smpsim.device.mcu import Device
+    from smpsim.transports.runner import Runner
+
+    image = _upload_image(size)
+    frames = [_upload_frame(0, {"image": 0, "len": size, "sha": hashlib.sha256(image).digest(),
+                                "off": 0, "data": image[:CHUNK]})]
+    frames += [_upload_frame(i, {"off": off, "data": image[off:off + CHUNK]})
+               for i, off in enumerate(range(CHUNK, size, CHUNK), 1)]
+    device = Device(load_profile(PROFILE), time_scale=1.0)
+    runner = Runner(device)
+    await runner.start()
+    loop = asyncio.get_running_loop()
+    busy = device.clock.busy_total
+    answering = 0.0
+    start = time.perf_counter()
+    for frame in frames:
+        answer: asyncio.Future[float] = loop.create_future()
+        sent = time.perf_counter()
+        runner.submit(frame, lambda _out, answer=answer: answer.done()
+                      or answer.set_result(time.perf_counter()))
+        answering += await answer - sent
+    whole = time.perf_counter() - start
+    model = device.clock.busy_total - busy
+    await runner.close()
+    device.close()
+    return answering, model, whole, len(frames)
+
+
+async def _paced_swap() -> tuple[float, float, int]:
+    """(seconds from the reset to the board online again, the model's busy seconds of that
+    boot, flash operations) for the swap of a sample image at time scale 1."""
+    from smpsim.config import load_profile
+    from smpsim.device.mcu import Device
+    from smpsim.transports.runner import Runner
+
+    device = Device(load_profile(PROFILE), time_scale=1.0)
+    runner = Runner(device)
+    await runner.start()
+    secondary = device.partitions.secondary(0)
+    assert secondary is not None and device.dfu is not None
+    device.flash.program(secondary.offset, (ROOT / "flash_images" / "app-1.1.0.bin").read_bytes())
+    device.dfu.set_pending(0, False)
+    busy, ops = device.clock.busy_total, device.flash.ops
+    start = time.perf_counter()
+    await runner.reset()
+    took = time.perf_counter() - start
+    assert device.build_version == "1.1.0", "the sample image did not swap in"
+    result = took, device.clock.busy_total - busy, device.flash.ops - ops
+    await runner.close()
+    device.close()
+    return result
+
+
+# --- power-cut sweep ----------------------------------------------------------------------
+
+def _full_slot_image(size: int, slot_size: int) -> bytes:
+    """An image of ``size`` bytes at most for a slot of ``slot_size``, signed by imgtool with
+    the default board's key."""
+    key = ROOT / "flash_images" / "keys" / "insecure-test-ecdsa-p256.pem"
+    body = bytes(0x200) + hashlib.shake_256(b"bench full slot").digest(size - 0x200 - 0x200)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp, "in.bin"), Path(tmp, "out.bin")
+        src.write_bytes(body)
+        subprocess.run([sys.executable, "-m", "imgtool.main", "sign", "--version", "2.0.0",
+                        "--header-size", "0x200", "--align", "4", "--slot-size", hex(slot_size),
+                        "-k", str(key), str(src), str(dst)], check=True, capture_output=True)
+        return dst.read_bytes()
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """The default board with a full-slot image pending, what its recoveries must show, and
+    the flash as staged."""
+
+    device: Device
+    primary: FlashArea
+    secondary: FlashArea
+    image: bytes
+    old: bytes
+    staged: Checkpoint
+
+
+_SWEEP: list[_Sweep] = []
+"""The staged board, inherited by the sweep's worker processes (forked)."""
+
+
+def _stage_sweep() -> _Sweep:
+    from smpsim.config import load_profile
+    from smpsim.device.mcu import Device
+
+    device = Device(load_profile(PROFILE))
+    primary, secondary = device.partitions.primary(0), device.partitions.secondary(0)
+    assert primary is not None and secondary is not None and device.dfu is not None
+    image = _full_slot_image(device.dfu.max_image_size(0), secondary.size)
+    old = primary.read(0, 0x8000)
+    secondary.write(0, image + b"\xff" * (-len(image) % secondary.write_block))
+    device.dfu.set_pending(0, False)
+    return _Sweep(device, primary, secondary, image, old, device.flash.checkpoint())
+
+
+def _recover(sweep: _Sweep, n: int) -> None:
+    """The recovery boot after a cut before operation ``n``: the new image comes up, the old
+    one kept in the secondary for a revert."""
+    assert sweep.device.bootloader is not None
+    assert sweep.device.bootloader.boot().ok, f"no boot after a cut before operation {n}"
+    assert sweep.primary.read(0, len(sweep.image)) == sweep.image
+    assert sweep.secondary.read(0, len(sweep.old)) == sweep.old
+
+
+def _sweep_share(share: tuple[int, int]) -> tuple[int, int, float]:
+    """A worker's part of the sweep, the cut points ``n`` with ``n % workers == worker``
+    (interleaved: an early cut's recovery is the longest): (cut points, checked, CPU s)."""
+    from smpsim.device.power_cuts import every_power_cut
+
+    worker, workers = share
+    sweep = _SWEEP[0]
+    assert sweep.device.bootloader is not None
+    checked = 0
+
+    def recover(n: int) -> None:
+        nonlocal checked
+        if n % workers == worker:
+            _recover(sweep, n)
+            checked += 1
+
+    cpu = time.process_time()
+    cuts, result = every_power_cut(sweep.device.flash, sweep.device.bootloader.boot, recover)
+    assert result.ok
+    return cuts, checked, time.process_time() - cpu
+
+
+def power_cut_sweep(workers: int) -> tuple[float, float, int, int, float]:
+    """(wall s, CPU s of every worker, cut points, image bytes, wall s of the replayed sweep
+    in one process, estimated from one cut point in 50) for a cut before every flash operation
+    of a full-slot swap, each followed by a recovery boot and its checks, the cut points shared
+    by ``workers`` processes."""
+    from smpsim.device.flash import PowerLoss
+
+    sweep = _stage_sweep()
+    _SWEEP[:] = [sweep]
+    wall = time.perf_counter()
+    if workers == 1:
+        results = [_sweep_share((0, 1))]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_sweep_share, [(worker, workers) for worker in range(workers)])
+    wall = time.perf_counter() - wall
+    cuts = results[0][0]
+    assert sum(checked for _, checked, _ in results) == cuts
+    loader, flash = sweep.device.bootloader, sweep.device.flash
+    assert loader is not None
+    sample = range(1, cuts + 1, 50)
+    replayed = time.perf_counter()
+    for n in sample:  # the plain way: from the staged flash, boot up to the cut, recover
+        flash.restore(sweep.staged)
+        flash.cut_power_before(n)
+        try:
+            loader.boot()
+        except PowerLoss:
+            _recover(sweep, n)
+        else:
+            raise AssertionError(f"no cut before operation {n}")
+    replayed = (time.perf_counter() - replayed) * cuts / len(sample)
+    return wall, sum(cpu for _, _, cpu in results), cuts, len(sweep.image), replayed
+
+
 # --- report -------------------------------------------------------------------------------
 
-def _row(name: str, value: float, unit: str, goal: float, lower_is_better: bool = True) -> None:
+def _row(name: str, value: float, unit: str, goal: float, lower_is_better: bool = True, *,
+         digits: int = 1) -> None:
     met = value <= goal if lower_is_better else value >= goal
     ratio = value / goal
-    print(f"  {name:<34} {value:>9.1f} {unit:<3} goal {'<=' if lower_is_better else '>='} "
+    print(f"  {name:<34} {value:>9.{digits}f} {unit:<3} goal {'<=' if lower_is_better else '>='} "
           f"{goal:>6g} {unit:<3} ratio {ratio:5.2f}  {'ok' if met else 'MISSED'}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sweep-workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes sharing the power-cut sweep's cut points")
     args = parser.parse_args()
     print(f"\nIssue 15 figures (median of {args.runs}; {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]})")
@@ -183,6 +384,20 @@ def main() -> int:
     steady_us, first_us = upload_chunk_us(args.runs)
     _row(f"upload chunk, steady ({CHUNK} B)", steady_us, "us", 10)
     _row(f"upload chunk, first ({CHUNK} B)", first_us, "us", 100)
+    uploads = [asyncio.run(_paced_upload(96 * CHUNK)) for _ in range(min(args.runs, 3))]
+    answering, model, whole, requests = sorted(uploads)[len(uploads) // 2]
+    _row("upload pacing error (time scale 1)", abs(answering / model - 1) * 100, "%", 0.5,
+         digits=2)
+    print(f"  {'':<34} ({requests} requests answered in {answering:.3f} s, model "
+          f"{model:.3f} s; {whole:.3f} s with the in-process client)")
+    took, model, ops = asyncio.run(_paced_swap())
+    _row("swap pacing error (time scale 1)", abs(took / model - 1) * 100, "%", 0.5, digits=2)
+    print(f"  {'':<34} ({ops} flash operations: online after {took:.3f} s, model "
+          f"{model:.3f} s)")
+    wall, cpu, cuts, size, replayed = power_cut_sweep(args.sweep_workers)
+    _row("power-cut sweep, full-slot swap", wall, "s", 10)
+    print(f"  {'':<34} ({cuts} cut points, {size // 1024} KiB image, {args.sweep_workers} "
+          f"processes, {cpu:.1f} CPU s in all; replayed in one process ~{replayed:.0f} s)")
     return 0
 
 

@@ -153,3 +153,37 @@ def test_a_thousand_idle_flashes_cost_little_memory() -> None:
     assert all(b.read(0xC000, len(image)) == image for b in boards[:3])
     # 1 MiB each if held whole; a flash of sparse sectors costs its lists (about 5 KB)
     assert used < 1000 * 8 * 1024, f"{used / 1000:.0f} bytes per flash"
+
+
+def _state(f: NorFlash) -> tuple[bytes, tuple[int, ...], list[int]]:
+    return (f.snapshot(), (f.ops, f.erases, f.writes, f.bytes_written, f.erase_calls),
+            list(f.sector_erases))
+
+
+def test_a_checkpoint_restores_contents_and_counters_and_stays_as_taken(
+        tmp_path: Path) -> None:
+    path = tmp_path / "flash.bin"
+    f = flash(path=path)
+    f.write(0x1000, b"\x01" * 8)
+    f.write(0x2000, b"\x02" * 8)
+    checkpoint = f.checkpoint()
+    before = _state(f)
+    f.write(0x1008, b"\x03" * 8)  # the frozen sector is copied, not changed under the checkpoint
+    f.erase(0x2000, 0x1000)
+    f.write(0x3ff8, b"\x04" * 8)
+    f.restore(checkpoint)
+    assert _state(f) == before and path.read_bytes() == before[0]
+    f.write(0x1008, b"\x05" * 8)  # a restored sector is written as any other
+    f.restore(checkpoint)
+    assert _state(f) == before and path.read_bytes() == before[0]
+    assert f.read(0x1008, 8) == b"\xff" * 8
+
+
+def test_a_restore_leaves_an_armed_power_cut_armed() -> None:
+    f = flash()
+    checkpoint = f.checkpoint()
+    f.cut_power_before(2)
+    f.restore(checkpoint)
+    f.write(0, b"\x00" * 4)
+    with pytest.raises(PowerLoss):
+        f.write(4, b"\x00" * 4)

@@ -24,13 +24,12 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
-import math
 import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from smpsim.config import FlashGeometry
 from smpsim.device.clock import Clock
@@ -141,6 +140,16 @@ Contents = _Shared | bytearray | None
 """A sector's bytes: ``None`` when erased (every byte 0xFF), shared until written, else own."""
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A flash as it was (:meth:`NorFlash.checkpoint`): sector contents, none of them owned."""
+
+    contents: tuple[_Shared | None, ...]
+    counters: tuple[int, ...]
+    """ops, erases, writes, bytes_written, erase_calls, reads, bytes_read."""
+    sector_erases: tuple[int, ...]
+
+
 class NorFlash:
     """The chip's flash. A new flash file is created erased, at the profile's size."""
 
@@ -177,6 +186,9 @@ class NorFlash:
         """Watcher of the operations (the control plane's)."""
         self._fd: int | None = None
         self._data: list[Contents] = [None] * len(self.sectors)
+        self._owned: set[int] = set()
+        """Sectors made own (a bytearray) since the last :meth:`checkpoint`, maybe since
+        erased or restored: the only ones it may have to freeze."""
         self.created = self.path is None or not self.path.exists()
         """The flash is new (no flash file existed): the factory has not programmed it yet."""
         if self.path is None:
@@ -219,17 +231,25 @@ class NorFlash:
 
     def sectors_in(self, offset: int, length: int) -> tuple[Sector, ...]:
         """The sectors exactly covering ``[offset, offset + length)``; raises if not on edges."""
+        first, last = self._span(offset, length)
+        return self.sectors[first:last]
+
+    def _span(self, offset: int, length: int) -> tuple[int, int]:
+        """Indices (first, past the last) of the sectors exactly covering the range."""
         self._check_bounds(offset, length)
-        first = bisect.bisect_left(self._starts, offset)
+        starts = self._starts
+        first = bisect.bisect_left(starts, offset)
         if length == 0:
-            return ()
-        if first >= len(self.sectors) or self._starts[first] != offset:
+            return first, first
+        if first >= len(starts) or starts[first] != offset:
             raise Misaligned(f"erase at {offset:#x} does not start on a sector edge")
         end = offset + length
-        last = bisect.bisect_left(self._starts, end)
-        if end != self.size and (last >= len(self._starts) or self._starts[last] != end):
+        if first + 1 < len(starts) and starts[first + 1] == end:
+            return first, first + 1  # one sector, as MCUboot erases
+        last = bisect.bisect_left(starts, end)
+        if end != self.size and (last >= len(starts) or starts[last] != end):
             raise Misaligned(f"erase to {end:#x} does not end on a sector edge")
-        return self.sectors[first:last]
+        return first, last
 
     def _check_bounds(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -286,13 +306,15 @@ class NorFlash:
         """A cut is armed and has not happened yet."""
         return self._cut_at is not None
 
-    def _operation(self) -> None:
+    def _begin(self, kind: str, offset: int, length: int, seconds: float) -> None:
+        """Start an operation that takes ``seconds``: the power cut, the injected faults and
+        the time come before it changes anything."""
         if self._cut_at is not None and self.ops + 1 >= self._cut_at:
             self._cut_at = None
             raise PowerLoss(f"power cut before flash operation {self.ops + 1}")
         self.ops += 1
-
-    def _spend(self, seconds: float) -> None:
+        if self.faults is not None:
+            seconds += self.faults.before(kind, offset, length)
         try:
             self._clock.spend(seconds)
         except PowerLoss:  # a paced boot cut short while waiting: the operation never happened
@@ -315,7 +337,23 @@ class NorFlash:
                 if isinstance(contents, _Shared):
                     return contents.data[start:start + length]
                 return bytes(contents[start:start + length])
-        return b"".join(self._slice(*piece) for piece in self._pieces(offset, length))
+        # Across sectors (an image's hash, a snapshot): one pass, no copy of whole shared ones.
+        parts: list[bytes | bytearray] = []
+        data, starts, sectors = self._data, self._starts, self.sectors
+        index = bisect.bisect_right(starts, offset) - 1 if length else 0
+        end = offset + length
+        while offset < end:
+            base = starts[index]
+            stop = min(end, base + sectors[index].size)
+            contents = data[index]
+            if contents is None:
+                parts.append(_erased(stop - offset))
+            else:
+                parts.append((contents.data if isinstance(contents, _Shared) else contents)
+                             [offset - base:stop - base])
+            offset = stop
+            index += 1
+        return b"".join(parts)
 
     def _slice(self, index: int, start: int, stop: int) -> bytes:
         contents = self._data[index]
@@ -327,13 +365,12 @@ class NorFlash:
 
     def erase(self, offset: int, length: int) -> None:
         """Erase whole sectors covering exactly ``[offset, offset + length)``: one operation."""
-        sectors = self.sectors_in(offset, length)
-        self._operation()
-        extra = self.faults.before("erase", offset, length) if self.faults is not None else 0.0
+        first, last = self._span(offset, length)
+        sectors = self.sectors[first:last]
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
-        self._spend(sum(s.erase_s for s in sectors) + extra)
-        first = bisect.bisect_left(self._starts, offset)
-        for index in range(first, first + len(sectors)):
+        self._begin("erase", offset, length, sectors[0].erase_s if len(sectors) == 1 else
+                    sum(s.erase_s for s in sectors))
+        for index in range(first, last):
             self._data[index] = None
             self.sector_erases[index] += 1
         if self._fd is not None:
@@ -347,21 +384,38 @@ class NorFlash:
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` (aligned, over erased bytes only): one operation."""
         length = len(data)
-        self._check_bounds(offset, length)
+        if offset < 0 or offset + length > self.size:
+            self._check_bounds(offset, length)
         if offset % self.write_block or length % self.write_block:
             raise Misaligned(f"write {offset:#x}+{length} not aligned to "
                              f"{self.write_block}-byte write blocks")
-        if not self.is_erased(offset, length):
+        # Most writes stay inside one sector (a swap's buffers, a status entry): found once.
+        index = bisect.bisect_right(self._starts, offset) - 1
+        start = offset - self._starts[index]
+        single = 0 < length <= self.sectors[index].size - start
+        if single:
+            contents = self._data[index]
+            blank = _blank(length)
+            # startswith compares memory as a whole (count goes byte by byte: 0.4 us a KiB).
+            if contents is not None and not (contents.data if isinstance(contents, _Shared)
+                                             else contents).startswith(blank, start):
+                raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
+        elif not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
-        self._operation()
-        extra = self.faults.before("write", offset, length) if self.faults is not None else 0.0
-        self._spend(math.ceil(length / self.write_block) * self._write_s + extra)
-        pos = 0
-        for index, start, stop in self._pieces(offset, length):
-            piece = data[pos:pos + stop - start]
-            pos += stop - start
-            if piece.count(ERASED) != len(piece):  # 0xFF over erased bytes changes nothing
-                self._own(index)[start:stop] = piece
+        self._begin("write", offset, length, length // self.write_block * self._write_s)
+        if single:
+            if data != blank:  # 0xFF over erased bytes changes nothing
+                own = self._data[index]
+                if not isinstance(own, bytearray):
+                    own = self._own(index)
+                own[start:start + length] = data
+        else:
+            pos = 0
+            for index, start, stop in self._pieces(offset, length):
+                piece = data[pos:pos + stop - start]
+                pos += stop - start
+                if piece.count(ERASED) != len(piece):
+                    self._own(index)[start:stop] = piece
         if self._fd is not None:
             os.pwrite(self._fd, data, offset)
         self.writes += 1
@@ -375,8 +429,9 @@ class NorFlash:
         if isinstance(contents, bytearray):
             return contents
         own = bytearray(contents.data) if contents is not None \
-            else bytearray(_erased(self.sectors[index].size))
+            else bytearray(_blank(self.sectors[index].size))
         self._data[index] = own
+        self._owned.add(index)
         return own
 
     def program(self, offset: int, data: bytes) -> None:
@@ -401,6 +456,36 @@ class NorFlash:
     def snapshot(self) -> bytes:
         """The whole flash as it is now, read as a probe reads it (no statistics)."""
         return b"".join(self._slice(i, 0, s.size) for i, s in enumerate(self.sectors))
+
+    def checkpoint(self) -> Checkpoint:
+        """The flash's contents and counters now, to :meth:`restore` later. Costs a reference per
+        sector: the sectors written since the last checkpoint are frozen (shared, copied on
+        their next write), the others are shared with it already. Frozen sectors no longer
+        count in :attr:`stored_bytes` (a sweep's flash, never a fleet board's)."""
+        data = self._data
+        for index in self._owned:
+            contents = data[index]
+            if isinstance(contents, bytearray):
+                data[index] = _Shared(bytes(contents))
+        self._owned.clear()
+        counters = (self.ops, self.erases, self.writes, self.bytes_written, self.erase_calls,
+                    self.reads, self.bytes_read)
+        return Checkpoint(tuple(cast("list[_Shared | None]", data)), counters,
+                          tuple(self.sector_erases))
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Go back to a :meth:`checkpoint` of this flash: only the sectors changed since are
+        put back (and written through to the flash file). An armed power cut stays armed."""
+        data = self._data
+        for index, contents in enumerate(checkpoint.contents):
+            if data[index] is not contents:
+                data[index] = contents
+                if self._fd is not None:
+                    sector = self.sectors[index]
+                    os.pwrite(self._fd, self._slice(index, 0, sector.size), sector.offset)
+        (self.ops, self.erases, self.writes, self.bytes_written, self.erase_calls, self.reads,
+         self.bytes_read) = checkpoint.counters
+        self.sector_erases = list(checkpoint.sector_erases)
 
     @classmethod
     def from_snapshot(cls, geometry: FlashGeometry, clock: Clock, data: bytes) -> NorFlash:
@@ -434,6 +519,12 @@ class NorFlash:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@functools.lru_cache(maxsize=16)
+def _blank(length: int) -> bytes:
+    """``length`` erased bytes, kept for the few lengths writes have (at most a sector)."""
+    return _erased(length)
 
 
 def _erased(length: int) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 
 from smpsim.config import Partition
@@ -18,6 +19,7 @@ class FlashArea:
         self.size = partition.size
         self.sectors = _relative(flash.sectors_in(self.offset, self.size), self.offset)
         """Sectors with offsets relative to the area."""
+        self._starts = _starts(self.sectors)
         self.write_block = flash.write_block
 
     def _check(self, offset: int, length: int) -> None:
@@ -27,7 +29,8 @@ class FlashArea:
 
     def read(self, offset: int, length: int) -> bytes:
         """Bytes at ``offset`` within the area."""
-        self._check(offset, length)
+        if offset < 0 or length < 0 or offset + length > self.size:
+            self._check(offset, length)
         return self.flash.read(self.offset + offset, length)
 
     def is_erased(self, offset: int = 0, length: int | None = None) -> bool:
@@ -38,21 +41,25 @@ class FlashArea:
 
     def write(self, offset: int, data: bytes) -> None:
         """Program ``data`` at ``offset`` within the area (one flash operation)."""
-        self._check(offset, len(data))
+        if offset < 0 or offset + len(data) > self.size:
+            self._check(offset, len(data))
         self.flash.write(self.offset + offset, data)
 
     def erase(self, offset: int, length: int) -> None:
         """Erase whole sectors of the area (one flash operation)."""
-        self._check(offset, length)
+        if offset < 0 or length < 0 or offset + length > self.size:
+            self._check(offset, length)
         self.flash.erase(self.offset + offset, length)
 
     def sector_index(self, offset: int) -> int:
         """Index of the sector holding ``offset``."""
         self._check(offset, 1)
-        for index, sector in enumerate(self.sectors):
-            if sector.offset <= offset < sector.offset + sector.size:
-                return index
-        raise OutOfBounds(f"{offset:#x} in no sector of {self.name}")  # pragma: no cover
+        return bisect.bisect_right(self._starts, offset) - 1
+
+
+@functools.cache
+def _starts(sectors: tuple[Sector, ...]) -> tuple[int, ...]:
+    return tuple(s.offset for s in sectors)
 
 
 @functools.cache

@@ -2,8 +2,11 @@
 
 Like the MCU's management work queue, the device handles one request at a time. A reply whose
 busy time rounds to nothing at the current time scale is sent at once, inside the transport's
-callback (the fast path); otherwise the runner sleeps the busy time off and queues what arrives
-meanwhile. While the device reboots it is silent: units are dropped, as a board drops them.
+callback (the fast path); otherwise the runner waits for the busy period's deadline, counted
+from the request's arrival, and queues what arrives meanwhile (each queued request's deadline
+follows the last one's, and an answer the host timer sent late shortens the next busy period:
+over an upload the waits keep the board's schedule instead of adding up the timer's lateness).
+While the device reboots it is silent: units are dropped, as a board drops them.
 
 The device may also reset itself (a crashing application, the watchdog on a hung one) or never
 come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
@@ -79,6 +82,8 @@ class Runner:
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
+        self._late = 0.0
+        """How long after the board's schedule the last answer left (see :meth:`_busy_until`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
         self._generation = 0
@@ -170,6 +175,7 @@ class Runner:
             if self.online.is_set():
                 self._queue.append((unit, send))
             return
+        began = time.monotonic() if self.scale > 0 else 0.0
         try:
             reply = self._handle(unit)
         except PowerLoss as exc:
@@ -180,31 +186,45 @@ class Runner:
                 send(frame)
             return
         self._busy = True
-        self._spawn(self._finish(reply, send))
+        self._spawn(self._finish(reply, send, began))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _finish(self, reply: Reply, send: Send) -> None:
+    async def _finish(self, reply: Reply, send: Send, began: float) -> None:
         try:
             while True:
                 if reply.busy_s > 0 and self.scale > 0:
                     for listener in self.busy_listeners:
                         listener(reply.busy_s * self.scale, reply)
-                    await asyncio.sleep(reply.busy_s * self.scale)
+                    await self._busy_until(began + reply.busy_s * self.scale)
                 for frame in reply.frames:
                     send(frame)
                 self._apply(reply)
                 if not self._queue or not self.online.is_set():
                     return
                 unit, send = self._queue.popleft()
+                began = time.monotonic()
                 reply = self._handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
         finally:
             self._busy = False
+
+    async def _busy_until(self, deadline: float) -> None:
+        """Wait for the end of a busy period, due at ``deadline`` (host monotonic time) on the
+        board's schedule. The loop's timer wakes late (epoll counts whole milliseconds): the
+        answer leaves that much after the board's, so the next request comes that much late
+        too, and the next busy period is cut as much. Each answer is then late by one wake-up
+        at most, against the board's schedule, instead of by the sum of all of them (+11 % over
+        an upload of 10 ms chunks)."""
+        due = deadline - self._late
+        ahead = due - time.monotonic()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+        self._late = time.monotonic() - due
 
     def _apply(self, reply: Reply) -> None:
         for effect in reply.effects:
@@ -260,6 +280,7 @@ class Runner:
 
     def _stop(self) -> None:
         self._generation += 1
+        self._late = 0.0  # a new schedule from the reset on
         self.online.clear()
         if self._boot_cut is not None:  # the reset line cuts a boot short, as power does
             self._boot_cut.set()

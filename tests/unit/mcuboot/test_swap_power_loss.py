@@ -16,6 +16,7 @@ from mcuboot_rig import ALL_MODES, SWAP_MODES, Rig, make_rig, slot_image, stage
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcuboot.trailer import UNSET_STATE, Flag, Magic, Mode, SwapType
+from smpsim.device.power_cuts import every_power_cut
 
 OLD_PAYLOAD, NEW_PAYLOAD = 1500, 2600
 BIG_PAYLOAD = 6800
@@ -139,52 +140,82 @@ def test_clean_operation_counts(mode: Mode, swap: int, revert: int | None) -> No
 
 
 # -- one cut at every operation ----------------------------------------------------------------
+# Each sweep resumes every cut from a checkpoint (every_power_cut); the first test holds that to
+# the plain way, replaying the boot from a freshly staged board up to each cut.
 
 
-def cut_and_recover(rig: Rig, n: int, *, fresh: bool = False) -> None:
-    """Cut before operation ``n``, then boot cleanly. ``fresh``: the primary had no trailer,
-    so an interrupted swap must not look finished (copy_done is written last)."""
-    rig.flash.cut_power_before(n)
-    with pytest.raises(PowerLoss):
-        rig.boot()
+def recover(rig: Rig, *, fresh: bool = False) -> None:
+    """Boot cleanly after a cut. ``fresh``: the primary had no trailer, so an interrupted swap
+    must not look finished (copy_done is written last)."""
     if fresh and rig.mode is not Mode.OVERWRITE:
         assert rig.trailer(rig.primary).read_copy_done() is Flag.UNSET
     result = rig.boot()
     assert result.ok
 
 
+def flash_after_recovery(rig: Rig) -> tuple[bytes, bytes, int]:
+    cut = rig.flash.snapshot()
+    assert rig.boot().ok
+    return cut, rig.flash.snapshot(), rig.flash.ops
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_checkpointed_cuts_leave_the_flash_as_replayed_cuts_do(mode: Mode) -> None:
+    replayed = []
+    for n in range(1, boot_ops(staged(mode)) + 1):
+        rig = staged(mode)
+        rig.flash.cut_power_before(n)
+        with pytest.raises(PowerLoss):
+            rig.boot()
+        replayed.append(flash_after_recovery(rig))
+    rig = staged(mode)
+    checkpointed: list[tuple[bytes, bytes, int]] = []
+    total, result = every_power_cut(rig.flash, rig.boot,
+                                    lambda n: checkpointed.append(flash_after_recovery(rig)))
+    assert result.ok and total == len(replayed)
+    assert checkpointed == replayed
+
+
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize("permanent", [False, True], ids=["test", "perm"])
 def test_cut_before_every_operation_of_a_swap(mode: Mode, permanent: bool) -> None:
-    total = boot_ops(staged(mode, permanent=permanent))
-    for n in range(1, total + 1):
-        rig = staged(mode, permanent=permanent)
-        cut_and_recover(rig, n, fresh=True)
+    rig = staged(mode, permanent=permanent)
+
+    def check(n: int) -> None:
+        recover(rig, fresh=True)
         assert_upgraded(rig, permanent=permanent)
         if permanent or mode is Mode.OVERWRITE:
             assert boot_ops(rig) == 0
             assert_upgraded(rig, permanent=permanent)
 
+    total, result = every_power_cut(rig.flash, rig.boot, check)
+    assert result.ok and total == boot_ops(staged(mode, permanent=permanent))
+
 
 @pytest.mark.parametrize("mode", SWAP_MODES)
 def test_cut_before_every_operation_of_a_revert(mode: Mode) -> None:
-    snapshot = swapped_snapshot(mode)
-    total = boot_ops(from_snapshot(mode, snapshot))
-    for n in range(1, total + 1):
-        rig = from_snapshot(mode, snapshot)
-        cut_and_recover(rig, n)
+    rig = from_snapshot(mode, swapped_snapshot(mode))
+
+    def check(n: int) -> None:
+        recover(rig)
         assert_reverted(rig)
         assert boot_ops(rig) == 0
+
+    total, result = every_power_cut(rig.flash, rig.boot, check)
+    assert result.ok and total > 0
 
 
 def test_cut_before_every_operation_of_a_scratch_swap_through_the_trailer_sector() -> None:
     # The top region holds the primary trailer: its status lives in the scratch until the
     # primary trailer is rebuilt, then the scratch is erased backwards.
-    total = boot_ops(staged(Mode.SCRATCH, new_payload=BIG_PAYLOAD))
-    for n in range(1, total + 1):
-        rig = staged(Mode.SCRATCH, new_payload=BIG_PAYLOAD)
-        cut_and_recover(rig, n, fresh=True)
+    rig = staged(Mode.SCRATCH, new_payload=BIG_PAYLOAD)
+
+    def check(n: int) -> None:
+        recover(rig, fresh=True)
         assert_upgraded(rig, permanent=False, new_payload=BIG_PAYLOAD)
+
+    total, result = every_power_cut(rig.flash, rig.boot, check)
+    assert result.ok and total > 0
 
 
 def test_scratch_status_moves_through_the_scratch_trailer() -> None:

@@ -18,6 +18,7 @@ decoded trailers of both slots; :data:`SWAP_TABLE` holds it as data.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -257,9 +258,9 @@ class TrailerLayout:
         """Trailer size of this area (the scratch's is one region's status plus the info)."""
         return self.status_entries * self.write_block + self.info_sz
 
-    @property
+    @functools.cached_property
     def status_off(self) -> int:
-        """``boot_status_off``: start of the status area."""
+        """``boot_status_off``: start of the status area (kept: every status write asks)."""
         return self.size - self.area_trailer_sz
 
     def entry_off(self, index: int) -> int:
