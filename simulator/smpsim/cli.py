@@ -5,27 +5,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from smpsim import __version__, flashtool, imagetool
+from smpsim import __version__
 from smpsim.board import DEFAULT_UDP, Board
 from smpsim.config import DEFAULT_PROFILE, builtin_profiles, load_profile
-from smpsim.control import ctl
 from smpsim.control.service import DEFAULT_CONTROL, ControlService
-from smpsim.demo import command as demo
 from smpsim.errors import ConfigError
-from smpsim.fleet import cli as fleet_cli
 from smpsim.transports.ble.link import CENTRALS, DEFAULT_CENTRAL
 from smpsim.transports.endpoint import EndpointSpec
 from smpsim.transports.udp import parse_hostport
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 TIME_SCALE_MAX = 1000.0
 """Slowest time scale: a board 1000 times slower than real (an erase of 85 ms takes 85 s)."""
+
+COMMANDS = {"run": None, "fleet": "smpsim.fleet.cli", "profiles": None,
+            "flash": "smpsim.flashtool", "ctl": "smpsim.control.ctl",
+            "demo": "smpsim.demo.command", "image": "smpsim.imagetool"}
+"""Each command, in the order ``--help`` lists them, with the module that adds its options and
+carries it out (``run`` and ``profiles`` are here). A command line that starts with a command
+imports that one's module alone: ``smpsim run`` does not load the fleet, the flash tool, the
+control client, the demo or the image tool (issue 15: start in a blink)."""
 
 
 def _time_scale(text: str) -> float:
@@ -57,13 +66,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"smpsim: error: {message}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, that command's alone (see :data:`COMMANDS`)."""
     parser: argparse.ArgumentParser = _Parser(
         prog="smpsim",
         description="A simulated Zephyr smp_svr board under MCUboot, for SMP (MCUmgr) clients.")
     parser.add_argument("--version", action="version", version=f"smpsim {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The usage line of an error names every command, even when only one was added.
+    sub = parser.add_subparsers(dest="command", required=True, metavar=None if only is None
+                                else "{" + ",".join(COMMANDS) + "}")
+    for name in COMMANDS if only is None else (only,):
+        if name == "run":
+            _add_run(sub)
+        elif name == "profiles":
+            sub.add_parser("profiles", help="list the built-in profiles")
+        elif name in ("flash", "image"):
+            _command_module(name).add_parsers(sub)
+        elif name == "ctl":
+            _command_module(name).add_parser(sub)
+        else:
+            _command_module(name).add_parser(sub, _time_scale)
+    return parser
 
+
+def _command_module(name: str) -> ModuleType:
+    module = COMMANDS[name]
+    assert module is not None, name
+    return importlib.import_module(module)
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="serve an emulated board until Ctrl-C or SIGTERM")
     run.add_argument("--profile", default=DEFAULT_PROFILE, metavar="NAME|FILE.toml",
                      help=f"built-in profile or profile file (default {DEFAULT_PROFILE})")
@@ -115,14 +147,6 @@ def _parser() -> argparse.ArgumentParser:
                          help="faults to add when the board is up ([[fault]] tables)")
     control.add_argument("--trace", type=Path, metavar="FILE.jsonl",
                          help="append every event to this file, one JSON line each")
-
-    fleet_cli.add_parser(sub, _time_scale)
-    sub.add_parser("profiles", help="list the built-in profiles")
-    flashtool.add_parsers(sub)
-    ctl.add_parser(sub)
-    demo.add_parser(sub, _time_scale)
-    imagetool.add_parsers(sub)
-    return parser
 
 
 async def _serve(board: Board, control: ControlService) -> list[str]:
@@ -236,7 +260,8 @@ def _setup_logging(level: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``smpsim`` console script."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     if args.command == "profiles":
         for name in builtin_profiles():
             profile = load_profile(name)
@@ -244,15 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _setup_logging(getattr(args, "log_level", "warning"))
     try:
-        if args.command == "ctl":
-            return ctl.run(args)
-        if args.command == "demo":
-            return demo.run(args)
-        if args.command == "fleet":
-            return fleet_cli.run(args)
-        if args.command == "image":
-            return imagetool.run(args)
-        return flashtool.run(args) if args.command == "flash" else _run(args)
+        if args.command == "run":
+            return _run(args)
+        status: int = _command_module(args.command).run(args)
+        return status
     except ConfigError as exc:
         print(f"smpsim: error: {exc}", file=sys.stderr)
         return 2

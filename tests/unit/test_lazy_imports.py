@@ -52,3 +52,34 @@ def test_the_lazy_names_still_resolve() -> None:
 def test_unknown_names_are_attribute_errors() -> None:
     for module in (smpsim, plugin):
         assert not hasattr(module, "no_such_name")
+
+
+def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
+    """``smpsim run`` with the default profile over UDP: no other command's code, no serial
+    recovery, link faults, shell or other swap strategies until something asks for them."""
+    code = """
+import asyncio, json, sys
+from smpsim import cli
+from smpsim.board import Board
+from smpsim.config import load_profile
+from smpsim.transports.endpoint import EndpointSpec
+
+async def serve() -> None:
+    args = cli._parser("run").parse_args(["run", "--udp", "127.0.0.1:0"])
+    board = Board(load_profile(args.profile), [EndpointSpec("udp", args.udp[0])])
+    await board.start()
+    await board.stop()
+
+asyncio.run(serve())
+print(json.dumps(sorted(sys.modules)))
+"""
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True,
+                                           capture_output=True, text=True).stdout))
+    assert "smpsim.device.mcuboot.swap_move" in loaded  # the profile's strategy is there
+    unused = ("smpsim.fleet", "smpsim.flashtool", "smpsim.control.ctl", "smpsim.control.plane",
+              "smpsim.demo", "smpsim.mcumgr.boot_serial", "smpsim.transports.link_faults",
+              "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
+              "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
+              "intelhex", "aiohttp")
+    assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
+        == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import itertools
 import math
 import tomllib
@@ -95,9 +96,16 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+@functools.cache
+def _schema(cls: Any) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A schema class's field types and fields, worked out once per class (the types are
+    strings to evaluate: a fleet loads its profiles a thousand times)."""
+    return (typing.get_type_hints(cls),
+            {f.name: f for f in dataclasses.fields(cls) if f.name != "source"})
+
+
 def _build(cls: Any, table: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    hints, known = _schema(cls)
     for key in table:
         if key not in known:
             raise ConfigError(f"unknown key {where}.{key}" if where else f"unknown key {key}")

@@ -6,11 +6,39 @@ smp_svr's and Zephyr's. Loading and checking a file is :mod:`smpsim.config.loade
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 
-@dataclass(frozen=True)
-class SectorGroup:
+class _Value:
+    """The equality, hash and repr ``@dataclass(frozen=True)`` would give each schema class,
+    written once here: dataclasses compiles each generated method from source, and the
+    schema's two dozen classes cost ``smpsim run`` a noticeable part of its start that way.
+    Same semantics: fields compared in order and only against the same class, hashed as a
+    tuple, shown as ``Name(field=value, ...)``."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
+                          for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return f"{self.__class__.__qualname__}({shown})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SectorGroup(_Value):
     """A run of equal sectors in a mixed layout (STM32F4: 4 x 16 KiB, 1 x 64 KiB, 7 x 128 KiB)."""
 
     size: int
@@ -21,8 +49,8 @@ class SectorGroup:
     """Time to erase one of them."""
 
 
-@dataclass(frozen=True)
-class FlashGeometry:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlashGeometry(_Value):
     """The chip's flash as the board profile describes it."""
 
     size: int
@@ -41,8 +69,8 @@ class FlashGeometry:
     """Address of the flash in the CPU's memory map (0x08000000 on STM32), for .hex files."""
 
 
-@dataclass(frozen=True)
-class Partition:
+@dataclass(frozen=True, eq=False, repr=False)
+class Partition(_Value):
     """A fixed partition of the flash (devicetree ``fixed-partitions``)."""
 
     name: str
@@ -54,8 +82,8 @@ class Partition:
     """Bytes; a whole number of sectors."""
 
 
-@dataclass(frozen=True)
-class Board:
+@dataclass(frozen=True, eq=False, repr=False)
+class Board(_Value):
     """The hardware."""
 
     target: str
@@ -90,8 +118,8 @@ RECOVERY_FRAMINGS = ("console", "raw")
 """Serial recovery framings (see :class:`SerialRecovery`)."""
 
 
-@dataclass(frozen=True)
-class SerialRecovery:
+@dataclass(frozen=True, eq=False, repr=False)
+class SerialRecovery(_Value):
     """MCUboot's serial recovery (``MCUBOOT_SERIAL``, ``boot/boot_serial``): MCUboot's own small
     SMP server on the board's serial line. Every key is the Kconfig option of the same meaning,
     with MCUboot's Kconfig default."""
@@ -136,8 +164,8 @@ class SerialRecovery:
     """``BOOT_SERIAL_NO_APPLICATION``: no bootable image enters recovery."""
 
 
-@dataclass(frozen=True)
-class Bootloader:
+@dataclass(frozen=True, eq=False, repr=False)
+class Bootloader(_Value):
     """The MCUboot build on the board."""
 
     mode: str = "swap-move"
@@ -177,8 +205,8 @@ class Bootloader:
     """Serial recovery, MCUboot's own SMP server."""
 
 
-@dataclass(frozen=True)
-class Thread:
+@dataclass(frozen=True, eq=False, repr=False)
+class Thread(_Value):
     """A kernel thread as os taskstat reports it."""
 
     name: str
@@ -193,8 +221,8 @@ class Thread:
     """Stack high-water mark in bytes (reported in 4-byte words)."""
 
 
-@dataclass(frozen=True)
-class LogLine:
+@dataclass(frozen=True, eq=False, repr=False)
+class LogLine(_Value):
     """One application log line printed at boot."""
 
     level: str
@@ -205,8 +233,8 @@ class LogLine:
     """The message."""
 
 
-@dataclass(frozen=True)
-class OsConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class OsConfig(_Value):
     """Kconfig of the os group."""
 
     reset_ms: int = 250
@@ -229,8 +257,8 @@ class OsConfig:
     """MCUboot downgrade prevention, reported as ``no-downgrade``."""
 
 
-@dataclass(frozen=True)
-class ImgConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class ImgConfig(_Value):
     """Kconfig of the img group."""
 
     erase_progressively: bool = False
@@ -244,8 +272,8 @@ class ImgConfig:
     """``MCUMGR_GRP_IMG_FRUGAL_LIST``: state read omits false flags and splitStatus."""
 
 
-@dataclass(frozen=True)
-class ShellDevice:
+@dataclass(frozen=True, eq=False, repr=False)
+class ShellDevice(_Value):
     """A device as the shell's ``device list`` shows it (``z_device_get_all_static`` order)."""
 
     name: str
@@ -256,8 +284,8 @@ class ShellDevice:
     """``device_is_ready``: READY, else DISABLED."""
 
 
-@dataclass(frozen=True)
-class ShellConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class ShellConfig(_Value):
     """Kconfig of the Zephyr shell: the SMP shell group's dummy backend and the UART shell."""
 
     commands: tuple[str, ...] = ()
@@ -293,8 +321,8 @@ SERIAL_TRANSPORTS = ("uart", "shell", "raw")
 """Serial transport kinds (see :class:`Serial`)."""
 
 
-@dataclass(frozen=True)
-class Serial:
+@dataclass(frozen=True, eq=False, repr=False)
+class Serial(_Value):
     """The UART the build serves SMP on (smp_svr ``serial.conf``, ``shell.conf``,
     ``raw-serial.conf``), as ``smpsim run --serial`` puts it on a PTY or a real port."""
 
@@ -341,8 +369,8 @@ STATS_UNITS_MAX = 256
 """``STATS_PAGE_COUNT_THRESHOLD``: the flash simulator tracks at most this many erase units."""
 
 
-@dataclass(frozen=True)
-class StatsGroup:
+@dataclass(frozen=True, eq=False, repr=False)
+class StatsGroup(_Value):
     """A statistics group the firmware registers (``STATS_INIT_AND_REG``)."""
 
     name: str
@@ -364,8 +392,8 @@ class StatsGroup:
         return tuple(names) + units
 
 
-@dataclass(frozen=True)
-class SettingsKey:
+@dataclass(frozen=True, eq=False, repr=False)
+class SettingsKey(_Value):
     """One key of a settings handler (``<handler>/<key>``)."""
 
     name: str
@@ -376,8 +404,8 @@ class SettingsKey:
     """Value (UTF-8 text) before anything is loaded from storage."""
 
 
-@dataclass(frozen=True)
-class SettingsHandler:
+@dataclass(frozen=True, eq=False, repr=False)
+class SettingsHandler(_Value):
     """An application's settings handler (``SETTINGS_STATIC_HANDLER_DEFINE``)."""
 
     name: str
@@ -395,8 +423,8 @@ class SettingsHandler:
     """``h_export`` present: settings save stores its values."""
 
 
-@dataclass(frozen=True)
-class SettingsConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class SettingsConfig(_Value):
     """The settings subsystem and the settings group's Kconfig."""
 
     partition: str = ""
@@ -416,8 +444,8 @@ HASH_TYPES = ("crc32", "sha256")
 """Hash and checksum types the fs group can build in, in registration order."""
 
 
-@dataclass(frozen=True)
-class FsLog:
+@dataclass(frozen=True, eq=False, repr=False)
+class FsLog(_Value):
     """A log file the application keeps appending to, so there is something real to download."""
 
     path: str
@@ -429,8 +457,8 @@ class FsLog:
     """A file about to grow past this is first renamed to ``<path>.1`` (one old generation)."""
 
 
-@dataclass(frozen=True)
-class FsFile:
+@dataclass(frozen=True, eq=False, repr=False)
+class FsFile(_Value):
     """A file the application creates when it is missing (after every format too)."""
 
     path: str
@@ -439,8 +467,8 @@ class FsFile:
     """Content, as UTF-8."""
 
 
-@dataclass(frozen=True)
-class FsConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class FsConfig(_Value):
     """littlefs on the ``storage`` partition (``FILE_SYSTEM_LITTLEFS``, smp_svr mounting it in
     ``main``) and the fs group's Kconfig. Mounted at every boot when the build has the fs group."""
 
@@ -484,8 +512,8 @@ class FsConfig:
     """A log file the application keeps."""
 
 
-@dataclass(frozen=True)
-class Ble:
+@dataclass(frozen=True, eq=False, repr=False)
+class Ble(_Value):
     """The Bluetooth LE side of the build (smp_svr ``bt.conf``), as ``smpsim run --ble`` serves it
     through BlueZ. The defaults are that overlay's: what a board serving SMP over BLE runs."""
 
@@ -510,8 +538,8 @@ class Ble:
     header's length; off, every write must hold whole packets."""
 
 
-@dataclass(frozen=True)
-class Firmware:
+@dataclass(frozen=True, eq=False, repr=False)
+class Firmware(_Value):
     """The smp_svr build: Kconfig, strings and buffers."""
 
     kernel_version: str
@@ -556,8 +584,8 @@ class Firmware:
     """The settings store and its handlers."""
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, eq=False, repr=False)
+class Profile(_Value):
     """A board running a firmware build."""
 
     name: str

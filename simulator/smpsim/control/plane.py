@@ -28,7 +28,8 @@ from smpsim.control.faults import (
     parse,
 )
 from smpsim.control.rehearsal import swap_ops
-from smpsim.transports.link_faults import LinkFault, LinkFaults, Origin
+from smpsim.transports.link_faults import LinkFault, LinkFaults
+from smpsim.transports.origin import Origin
 from smpsim.transports.runner import Monitor
 
 log = logging.getLogger(__name__)

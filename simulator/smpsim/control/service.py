@@ -4,7 +4,8 @@ trace and the event stream have that boot), and served once the board is up.
 
 Not a transport endpoint: an endpoint serves SMP through the runner, while the control plane
 watches and drives the whole board (its device, its runner and every endpoint) and must start
-after them. aiohttp is imported only when ``--control`` is given.
+after them. aiohttp is imported only when ``--control`` is given, the rest of the control plane
+only when a part of it is asked for: ``smpsim run`` without it starts sooner.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from smpsim.board import Board
-from smpsim.config import Profile
-from smpsim.control import faultfile
-from smpsim.control.plane import ControlPlane
-from smpsim.control.trace import TraceFile
 from smpsim.transports.udp import parse_hostport
 
 if TYPE_CHECKING:
+    from smpsim.board import Board
+    from smpsim.config import Profile
     from smpsim.control.http import ControlServer
+    from smpsim.control.plane import ControlPlane
+    from smpsim.control.trace import TraceFile
 
 DEFAULT_CONTROL = "127.0.0.1:8080"
 """Where ``--control`` without an address serves the API."""
@@ -56,12 +56,15 @@ class ControlService:
             from smpsim.control.http import check_bind
             check_bind(*parse_hostport(self.address), self.token)
         if self.faults_path is not None:
+            from smpsim.control import faultfile
             self.faults = faultfile.load(self.faults_path, profile)
         if self.trace_path is not None:
+            from smpsim.control.trace import TraceFile
             self._trace = TraceFile(self.trace_path)
 
     def attach(self, board: Board) -> None:
         """Watch ``board`` from before its first boot (its ``before_boot`` hook)."""
+        from smpsim.control.plane import ControlPlane
         self.plane = ControlPlane(board)
         if self._trace is not None:
             self.plane.hub.subscribe(self._trace)

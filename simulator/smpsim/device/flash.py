@@ -277,6 +277,12 @@ class NorFlash:
     def is_erased(self, offset: int, length: int) -> bool:
         """Whether every byte of the range reads 0xFF; whole erased sectors cost nothing."""
         self._check_bounds(offset, length)
+        if not length:
+            return True
+        first = bisect.bisect_right(self._starts, offset) - 1
+        last = bisect.bisect_right(self._starts, offset + length - 1)
+        if self._data[first:last].count(None) == last - first:
+            return True  # every sector the range touches is known erased (a slot before upload)
         for index, start, stop in self._pieces(offset, length):
             contents = self._data[index]
             if contents is None:

@@ -201,8 +201,8 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
         if not isinstance(pairs, list):  # pragma: no cover - major type 5 yields pairs
             raise DecodeError("not a map")
         return pairs
-    # Every request body passes here: short text keys, unsigned and byte-string values are
-    # read inline (the same checks as _item's, without a call per item).
+    # Every request body passes here: short text keys, unsigned, byte-string and text values
+    # are read inline (the same checks as _item's, without a call per item).
     end = len(data)
     pos += 1
     pairs = []
@@ -218,7 +218,7 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
             key, pos = _item(data, pos, 1)
         initial = data[pos] if pos < end else 0xFF
         major, info = initial >> 5, initial & 0x1F
-        if major in (0, 2) and info <= 26:
+        if major in (0, 2, 3) and info <= 26:
             arg, after = (info, pos + 1) if info < 24 else _argument(data, pos + 1, info)
             if major == 0:
                 value: Any = arg
@@ -228,6 +228,8 @@ def decode_map(data: bytes, pos: int = 0) -> list[tuple[Any, Any]]:
                 if stop > end:
                     raise DecodeError("truncated string")
                 value, pos = data[after:stop], stop
+                if major == 3:  # text (an echo's "d")
+                    value = value.decode("utf-8", "surrogateescape")
         else:
             value, pos = _item(data, pos, 1)
         pairs.append((key, value))
@@ -279,7 +281,10 @@ def _encode(out: bytearray, value: Any) -> None:
     kind = type(value)
     if kind is str:
         raw = value.encode("utf-8", "surrogateescape")
-        _head(out, 3, len(raw))
+        if len(raw) < 24:  # keys and short text: the head is one byte
+            out.append(0x60 | len(raw))
+        else:
+            _head(out, 3, len(raw))
         out += raw
     elif kind is int:
         if value >= 0:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 HEADER_SIZE = 8
 _STRUCT = struct.Struct(">BBHHBB")
+_tuple_new = tuple.__new__
 
 
 class Op(IntEnum):
@@ -90,7 +91,10 @@ class Header(NamedTuple):
     def parse(cls, data: bytes | memoryview, offset: int = 0) -> Header:
         """Decode the header at ``offset``; the caller guarantees 8 bytes are there."""
         byte0, flags, length, group, seq, cmd = _STRUCT.unpack_from(data, offset)
-        return cls(byte0 & 0x07, (byte0 >> 3) & 0x03, flags, length, group, seq, cmd)
+        # The tuple made directly: the named tuple's own __new__ is one more Python call per
+        # frame, only to pass the fields on.
+        return _tuple_new(cls, (byte0 & 0x07, (byte0 >> 3) & 0x03, flags, length, group, seq,
+                                cmd))
 
     def pack(self) -> bytes:
         """Encode the header."""

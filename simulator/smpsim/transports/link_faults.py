@@ -17,6 +17,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smpsim.transports.origin import Origin
+
 KINDS = ("drop_requests", "drop_responses", "delay", "duplicate", "reorder", "corrupt",
          "truncate", "deaf", "noise")
 """Link fault kinds: ``deaf`` stops the board hearing anything for ``duration_s``; ``noise`` is
@@ -26,14 +28,6 @@ MEDIA = ("all", "udp", "serial", "ble")
 DIRECTIONS = ("requests", "responses", "both")
 REORDER_HOLD_MS = 500.0
 """How long ``reorder`` holds a response back when its ``delay_ms`` is 0."""
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a unit came from: the medium and the peer (address, port, central)."""
-
-    medium: str
-    peer: str = ""
 
 
 @dataclass

@@ -31,14 +31,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
-from smpsim.mcumgr.boot_serial import BootSerialServer
 from smpsim.mcumgr.dispatcher import ResetEffect
 from smpsim.mcumgr.server import Reply, Server
-from smpsim.transports.link_faults import LinkFaults, Origin
+from smpsim.transports.origin import Origin
+
+if TYPE_CHECKING:
+    from smpsim.mcumgr.boot_serial import BootSerialServer
+    from smpsim.transports.link_faults import LinkFaults
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +79,8 @@ class Runner:
         self.device = device
         self.server = server if server is not None else Server(device)
         mcuboot = device.profile.mcuboot
-        self.recovery_server = BootSerialServer(device) \
-            if mcuboot is not None and mcuboot.serial_recovery.enabled else None
-        """MCUboot's serial recovery server, on builds that have one."""
+        self._has_recovery = mcuboot is not None and mcuboot.serial_recovery.enabled
+        self._recovery_server: BootSerialServer | None = None
         self.scale = device.clock.time_scale
         self._queue: deque[tuple[bytes, Send]] = deque()
         self._busy = False
@@ -119,9 +121,18 @@ class Runner:
         await self._boot()
 
     @property
+    def recovery_server(self) -> BootSerialServer | None:
+        """MCUboot's serial recovery server, on builds that have one (made when first asked
+        for: most boards never enter recovery, and a start that does not load it is sooner)."""
+        if self._recovery_server is None and self._has_recovery:
+            from smpsim.mcumgr.boot_serial import BootSerialServer
+            self._recovery_server = BootSerialServer(self.device)
+        return self._recovery_server
+
+    @property
     def in_recovery(self) -> bool:
         """MCUboot is serving serial recovery (the application is not running)."""
-        return self.device.in_recovery and self.recovery_server is not None
+        return self.device.in_recovery and self._has_recovery
 
     def _handle(self, unit: bytes) -> Reply:
         if self.in_recovery:
@@ -169,15 +180,17 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
-        if self.in_recovery and origin.medium not in RECOVERY_MEDIA:
+        recovery = self.in_recovery
+        if recovery and origin.medium not in RECOVERY_MEDIA:
             return  # MCUboot serves its UART alone
-        if self._busy or not self.online.is_set():
-            if self.online.is_set():
+        online = self.online.is_set()
+        if self._busy or not online:
+            if online:
                 self._queue.append((unit, send))
             return
         began = time.monotonic() if self.scale > 0 else 0.0
         try:
-            reply = self._handle(unit)
+            reply = self._handle(unit) if recovery else self.server.handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import typing
+from collections.abc import Callable
 
 from smpsim.errors import ConfigError
 from smpsim.transports.endpoint import EndpointSpec
-from smpsim.transports.link_faults import Origin
+from smpsim.transports.origin import Origin
 from smpsim.transports.runner import Runner
 
 DEFAULT_ADDRESS = "127.0.0.1:1337"
 """Where a ``udp`` spec without an address binds (Zephyr's smp_udp port)."""
+PEERS_KEPT = 1024
+"""Senders whose origin and reply callback are kept for the next datagram (a client sends
+many): more, and the table starts again."""
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
@@ -26,17 +30,24 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.mtu = mtu
         """Receive limit: longer datagrams are truncated, as ``MCUMGR_TRANSPORT_UDP_MTU``."""
         self.transport: asyncio.DatagramTransport | None = None
+        self._peers: dict[tuple[str | int, ...], tuple[Callable[[bytes], None], Origin]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The selector loop's datagram transport does not subclass DatagramTransport.
         self.transport = typing.cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        self.runner.submit(data[:self.mtu], lambda frame: transport.sendto(frame, addr),
-                           Origin("udp", f"{addr[0]}:{addr[1]}"))
+        peer = self._peers.get(addr)
+        if peer is None:
+            transport = self.transport
+            if transport is None:
+                return
+            if len(self._peers) >= PEERS_KEPT:
+                self._peers.clear()
+            peer = self._peers[addr] = (
+                lambda frame: transport.sendto(frame, addr),
+                Origin("udp", f"{addr[0]}:{addr[1]}"))
+        self.runner.submit(data[:self.mtu], *peer)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do, as on a board.
@@ -61,6 +72,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         """Close the socket."""
         if self.transport is not None:
             self.transport.close()
+        self._peers.clear()
 
 
 def parse_hostport(text: str) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from smpsim.config import Bootloader as BootloaderConfig
 from smpsim.device.clock import Clock
@@ -19,7 +19,6 @@ from smpsim.device.console import Console
 from smpsim.device.events import Events
 from smpsim.device.mcuboot.header import IMAGE_MAGIC, ImageError, ImageFlag, ImageHeader
 from smpsim.device.mcuboot.image import Image, KeyRing, Signature, read_image, validate_image
-from smpsim.device.mcuboot.ram_load import RamLoadLog, Sram, ram_load_image
 from smpsim.device.mcuboot.sizes import auto_max_img_sectors
 from smpsim.device.mcuboot.swap import (
     Algorithm,
@@ -33,12 +32,11 @@ from smpsim.device.mcuboot.swap import (
     set_image_ok,
     swap_image,
 )
-from smpsim.device.mcuboot.swap_move import SwapMove
-from smpsim.device.mcuboot.swap_offset import SwapOffset
-from smpsim.device.mcuboot.swap_overwrite import Overwrite
-from smpsim.device.mcuboot.swap_scratch import SwapScratch
 from smpsim.device.mcuboot.trailer import Mode, SwapType
 from smpsim.device.partitions import PartitionTable
+
+if TYPE_CHECKING:
+    from smpsim.device.mcuboot.ram_load import Sram
 
 UPGRADES = (SwapType.TEST, SwapType.PERM, SwapType.REVERT)
 """``BOOT_IS_UPGRADE``."""
@@ -109,12 +107,17 @@ def _reported(resumed: SwapType | None, decided: SwapType) -> SwapType:
 
 
 def _algorithm(mode: Mode) -> Algorithm:
+    # The build's own strategy alone is imported: a board starts sooner.
     if mode is Mode.MOVE:
+        from smpsim.device.mcuboot.swap_move import SwapMove
         return SwapMove()
     if mode is Mode.OFFSET:
+        from smpsim.device.mcuboot.swap_offset import SwapOffset
         return SwapOffset()
     if mode is Mode.SCRATCH:
+        from smpsim.device.mcuboot.swap_scratch import SwapScratch
         return SwapScratch()
+    from smpsim.device.mcuboot.swap_overwrite import Overwrite
     return Overwrite()
 
 
@@ -143,11 +146,19 @@ class Bootloader:
         slots = [[s.size for s in area.sectors] for i in range(self.image_count)
                  for area in (partitions.primary(i), partitions.secondary(i)) if area]
         self.max_img_sectors = config.max_img_sectors or auto_max_img_sectors(slots)
-        self.sram = Sram()
-        """RAM that RAM_LOAD images are copied to: kept across warm resets."""
+        self._sram: Sram | None = None
         self.events = Events()
         self._problem = ""
         """Phases of each boot, for whoever watches (the device passes its own outlet on)."""
+
+    @property
+    def sram(self) -> Sram:
+        """RAM that RAM_LOAD images are copied to: kept across warm resets (made when first
+        used: only RAM_LOAD builds load it)."""
+        if self._sram is None:
+            from smpsim.device.mcuboot.ram_load import Sram
+            self._sram = Sram()
+        return self._sram
 
     # -- logging ----------------------------------------------------------------------------
 
@@ -257,6 +268,7 @@ class Bootloader:
 
     def _ram_load_go(self) -> tuple[bool, tuple[ImageBoot, ...], int]:
         """RAM_LOAD's ``context_boot_go``: each image loaded to RAM and validated there."""
+        from smpsim.device.mcuboot.ram_load import RamLoadLog, ram_load_image
         log = RamLoadLog(self.info, self.error, self.dbg, self.area_ptr, self._hashed)
         loaded = []
         for image in range(self.image_count):

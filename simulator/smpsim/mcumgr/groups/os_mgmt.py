@@ -23,13 +23,14 @@ from smpsim.mcumgr.dispatcher import (
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, OsMgmtErr
 
 OS = GroupHandlers("os")
+ECHO_SCHEMA = {"d": TSTR}
 
 
 @OS.read("echo")
 @OS.write("echo")
 def echo(req: Request) -> Body:
     """``{"d": tstr}`` -> ``{"r": tstr}``; a missing ``d`` echoes the empty string."""
-    args = req.fields({"d": TSTR})
+    args = req.fields(ECHO_SCHEMA)
     return {"r": args.get("d", "")}
 
 

@@ -16,7 +16,6 @@ Output that does not fit the response buffer becomes rc 7 in the server, as in Z
 
 from __future__ import annotations
 
-from smpsim.device.shell.dummy import dummy, run_dummy
 from smpsim.mcumgr.codec import DecodeError, head, skip
 from smpsim.mcumgr.dispatcher import Body, GroupHandlers, Request, ResetEffect
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, ShellMgmtErr
@@ -100,6 +99,8 @@ def shell_exec(req: Request) -> Body:
     if not words:
         raise GroupError(ShellMgmtErr.EMPTY_COMMAND)
     line = b" ".join(words).decode("utf-8", "surrogateescape")
+    # The shell and its commands load with the first command line, not with every board.
+    from smpsim.device.shell.dummy import dummy, run_dummy
     output, ret = run_dummy(req.device, line)
     shell = dummy(req.device)
     if shell.reboot is not None:

@@ -75,7 +75,7 @@ from smpsim.transports.ble.link import (
     connection_mtu,
 )
 from smpsim.transports.endpoint import EndpointSpec
-from smpsim.transports.link_faults import Origin
+from smpsim.transports.origin import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)

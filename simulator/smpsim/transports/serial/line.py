@@ -48,7 +48,7 @@ from smpsim.mcumgr.framing.serial import (
     encode_packet,
     split_lines,
 )
-from smpsim.transports.link_faults import Origin
+from smpsim.transports.origin import Origin
 from smpsim.transports.runner import Runner
 
 log = logging.getLogger(__name__)
