@@ -74,7 +74,7 @@ async def start(mode: str) -> tuple[Any, Any, Any]:
 
 async def one_round(board: Any, frames: list[bytes]) -> float:
     """The process's CPU microseconds per echo over one round (its send cycles included)."""
-    from smpsim.transports.link_faults import Origin
+    from smpsim.transports.origin import Origin
 
     answers: list[bytes] = []
     submit = board.runner.submit
