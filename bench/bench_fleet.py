@@ -11,6 +11,7 @@
    fleet sizes, one process each, then the largest across the workers.
 
     .venv/bin/python bench/bench_fleet.py [--boards N] [--big N] [--workers K] [--skip-big]
+        [--reset-only] [--reset-sizes N,N...]
 
 Flash files go to a temporary folder (``--dir`` to choose; 1 MiB each for nrf52840dk), removed
 at the end. The client is this process: one UDP socket, many requests in flight.
@@ -288,6 +289,9 @@ class Lateness:
     """CPU the fleet processes used from the resets to the report."""
     peak_kib: int
     """Largest peak RSS of a fleet process."""
+    all_back_s: float
+    """From the first reset sent to the last board back: what a client waits for the whole
+    fleet (the lateness above does not count a reset that starts late)."""
 
     def row(self, workers: int) -> str:
         late = self.late
@@ -297,7 +301,8 @@ class Lateness:
         verdict = "meets" if worst <= goal and self.back == self.boards else "MISSES"
         return (f"{self.boards:6} {workers:3} {self.back:6} {self.boot_s * 1e3:7.0f}"
                 f" {p50 * 1e3:8.1f} {p95 * 1e3:8.1f} {worst * 1e3:8.1f} {goal * 1e3:7.1f}"
-                f"  {verdict:6} {self.cpu_s / self.boards * 1e3:9.2f} {self.peak_kib >> 10:9}")
+                f"  {verdict:6} {self.cpu_s / self.boards * 1e3:9.2f} {self.peak_kib >> 10:9}"
+                f" {self.all_back_s * 1e3:8.0f}")
 
 
 def fleet_reset(flash_dir: Path, profile: str, boards: int, workers: int) -> Lateness:
@@ -321,6 +326,7 @@ def fleet_reset(flash_dir: Path, profile: str, boards: int, workers: int) -> Lat
                 raise RuntimeError("the timed fleet did not start")
             conn.recv()
         time.sleep(1.0)
+        sent = time.monotonic()  # one clock for every process of the machine
         with client_socket() as sock:
             for seq, target in enumerate(addresses(boards)):
                 sock.sendto(reset_request(seq), target)
@@ -345,7 +351,8 @@ def fleet_reset(flash_dir: Path, profile: str, boards: int, workers: int) -> Lat
     done = [t for t in times.values() if len(t) == 4]
     late = sorted((up - down) - (busy_up - busy_down) for down, busy_down, up, busy_up in done)
     boot = statistics.median(busy_up - busy_down for _, busy_down, _, busy_up in done)
-    return Lateness(boards, len(done), boot, late, cpu, peak)
+    last_back = max((t[2] for t in done), default=sent)
+    return Lateness(boards, len(done), boot, late, cpu, peak, last_back - sent)
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -394,6 +401,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--big", type=int, default=10_000, help="multi-process fleet (10000)")
     parser.add_argument("--workers", type=int, default=2, help="its processes (2)")
     parser.add_argument("--skip-big", action="store_true", help="leave the big fleet out")
+    parser.add_argument("--reset-only", action="store_true",
+                        help="only the fleet-wide resets (part 3), for iterating on them")
     parser.add_argument("--reset-sizes", default="24,100,250,500",
                         help="one-process fleets to reset (24,100,250,500; plus --boards)")
     parser.add_argument("--echo-seconds", type=float, default=3.0, help="echo rate run (3)")
@@ -407,15 +416,16 @@ def main() -> int:
     print(f"bench-fleet: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average "
           + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f", flash files in {root}")
     try:
-        measure_fleet(root, args.profile, args.boards, 1, args.echo_seconds)
-        if not args.skip_big:
+        if not args.reset_only:
+            measure_fleet(root, args.profile, args.boards, 1, args.echo_seconds)
+        if not args.skip_big and not args.reset_only:
             measure_fleet(root, args.profile, args.big, args.workers, args.echo_seconds)
         print("\nfleet-wide reset at time scale 1: os reset to every board at once; lateness "
               "of each board's return\nbeyond its own boot, timed inside the fleet "
               f"(goal: at most {LATE_GOAL:.0%} of one boot)")
         print(f"{'boards':>6} {'procs':>3} {'back':>6} {'boot ms':>7} {'p50 ms':>8} "
               f"{'p95 ms':>8} {'max ms':>8} {'goal ms':>7}  {'':6} {'CPU ms/bd':>9} "
-              f"{'peak MiB':>9}")
+              f"{'peak MiB':>9} {'all back':>8}")
         sizes = sorted({int(s) for s in args.reset_sizes.split(",")} | {args.boards})
         for size in sizes:
             result = fleet_reset(root / "reset", args.profile, size, 1)
@@ -424,7 +434,8 @@ def main() -> int:
             result = fleet_reset(root / "reset", args.profile, args.boards, args.workers)
             print(result.row(args.workers), flush=True)
         print("  CPU ms/bd: fleet CPU per board from the resets to the report (the boots and "
-              "their replies)")
+              "their replies)\n  all back: ms from the first reset sent to the last board back "
+              "(the reset's own delay and one boot included)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -1,6 +1,7 @@
-"""Boots at a time scale above 0 are lived in threads of their own: many boards booting at once
-each have one (no small pool to queue behind), a reset in the middle of a boot cuts it short
-and boots again, and stopping the runner ends the boot before its next flash operation."""
+"""Boots at a time scale above 0 are lived on the event loop, each on a stack of its own (a
+greenlet) that waits for its deadlines on the loop's timers: many boards boot at once without a
+thread each (no pool to queue behind), a reset in the middle of a boot cuts it short and boots
+again, and stopping the runner ends the boot before its next flash operation."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ SLOW = dataclasses.replace(PROFILE, board=dataclasses.replace(PROFILE.board,
                                                               boot_time_ms=BOOT_S * 1000))
 
 
-def boot_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name == "smpsim paced boot")
+def boots(*runners: Runner) -> int:
+    """Boots in progress (started, not ended) among ``runners``."""
+    return sum(1 for r in runners if r._boot_greenlet is not None and not r._boot_greenlet.dead)
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -31,16 +33,18 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_forty_boards_boot_together_each_on_its_own_thread() -> None:
+def test_forty_boards_boot_together_without_a_thread_each() -> None:
     async def main() -> None:
+        threads = threading.active_count()
         runners = [Runner(Device(SLOW, time_scale=1.0)) for _ in range(40)]
         starts = [asyncio.ensure_future(r.start()) for r in runners]
-        await until(lambda: boot_threads() == 40)  # the loop's default pool has min(32, cpus+4)
+        await until(lambda: boots(*runners) == 40)  # a pool would have min(32, cpus+4)
+        assert threading.active_count() == threads
         await asyncio.gather(*starts)
         assert all(r.online.is_set() for r in runners)
         for runner in runners:
             await runner.close()
-        assert boot_threads() == 0
+        assert boots(*runners) == 0
 
     asyncio.run(main())
 
@@ -49,14 +53,14 @@ def test_a_reset_in_the_middle_of_a_boot_cuts_it_short_and_boots_again() -> None
     async def main() -> None:
         runner = Runner(Device(SLOW, time_scale=1.0))
         start = asyncio.ensure_future(runner.start())
-        await until(lambda: boot_threads() == 1)
+        await until(lambda: boots(runner) == 1)
         await asyncio.sleep(0.1)  # well inside the boot
         await runner.reset()  # the reset line, pressed while the board boots
         assert runner.online.is_set()
         await start  # the first boot ended quietly, cut short
         assert runner.device.boot_count == 2 and runner.device.running
         await runner.close()
-        assert boot_threads() == 0
+        assert boots(runner) == 0
 
     asyncio.run(main())
 
@@ -65,11 +69,11 @@ def test_closing_mid_boot_stops_the_boot_before_its_next_flash_operation() -> No
     async def main() -> None:
         runner = Runner(Device(SLOW, time_scale=1.0))
         start = asyncio.ensure_future(runner.start())
-        await until(lambda: boot_threads() == 1)
+        await until(lambda: boots(runner) == 1)
         await asyncio.sleep(0.1)
         ops = runner.device.flash.ops
         await runner.close()
-        assert boot_threads() == 0 and not runner.online.is_set()
+        assert boots(runner) == 0 and not runner.online.is_set()
         await asyncio.sleep(BOOT_S)
         assert runner.device.flash.ops == ops  # nothing more landed after the close
         start.cancel()

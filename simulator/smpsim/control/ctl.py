@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help=f"the control API (default $SMPSIM_CONTROL or {DEFAULT_URL})")
     common.add_argument("--token", metavar="T", default=argparse.SUPPRESS,
                         help="bearer token (default $SMPSIM_CONTROL_TOKEN)")
+    common.add_argument("--board", metavar="ID", default=argparse.SUPPRESS,
+                        help="one board of a fleet (smpsim fleet --control; see ctl boards)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print the API's JSON")
     common.add_argument("--timeout", type=float, metavar="S", default=argparse.SUPPRESS,
@@ -51,6 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     def verb(name: str, text: str) -> argparse.ArgumentParser:
         return verbs.add_parser(name, parents=[common], help=text, description=text)
 
+    verb("boards", "a fleet's boards: id, profile, state, boot count, endpoints")
     verb("status", "the board: state, boot count, uptime, time scale, endpoints")
     verb("slots", "every image slot: image, flags, trailer, validity")
     verb("flash", "partitions, and every sector's state and contents")
@@ -97,10 +100,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 class Api:
     """Blocking calls to the control API."""
 
-    def __init__(self, url: str, token: str | None, timeout: float) -> None:
+    def __init__(self, url: str, token: str | None, timeout: float,
+                 board: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.board = board
+        """A fleet's board: its API is under ``/api/boards/<id>/``."""
+
+    def path(self, path: str) -> str:
+        """A board's API path (``/api/slots``) where the board's API is."""
+        if self.board is None or not path.startswith("/api/"):
+            return path
+        return f"/api/boards/{urllib.parse.quote(self.board, safe='')}/{path[5:]}"
 
     def headers(self) -> dict[str, str]:
         """Headers of every request."""
@@ -112,7 +124,7 @@ class Api:
         headers = self.headers()
         if data is not None:
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.url + path, data=data, method=method,
+        request = urllib.request.Request(self.url + self.path(path), data=data, method=method,
                                          headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
@@ -167,6 +179,8 @@ def _action_body(args: argparse.Namespace) -> dict[str, Any]:
 def _request(api: Api, args: argparse.Namespace) -> Any:
     """The API call a verb makes; its answer."""
     verb = args.verb
+    if verb == "boards":
+        return Api(api.url, api.token, api.timeout).call("GET", "/api/boards")
     if verb in ("status", "slots", "flash", "stats"):
         return api.call("GET", "/api/board" if verb == "status" else f"/api/{verb}")
     if verb == "console":
@@ -186,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     url = getattr(args, "control", None) or os.environ.get("SMPSIM_CONTROL") or DEFAULT_URL
     token = getattr(args, "token", None) or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
     as_json = getattr(args, "json", False)
-    api = Api(url, token, getattr(args, "timeout", 120.0))
+    api = Api(url, token, getattr(args, "timeout", 120.0), getattr(args, "board", None))
     try:
         if args.verb == "events":
             return asyncio.run(_follow(api, args, as_json))
@@ -210,7 +224,7 @@ async def _follow(api: Api, args: argparse.Namespace, as_json: bool) -> int:
 
     params = {k: str(v) for k, v in (("last", args.last), ("since", args.since))
               if v is not None}
-    url = api.url.replace("http", "ws", 1) + "/api/events"
+    url = api.url.replace("http", "ws", 1) + api.path("/api/events")
     seen = 0
     try:
         async with aiohttp.ClientSession() as session, session.ws_connect(

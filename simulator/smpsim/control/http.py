@@ -30,12 +30,14 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from smpsim.control import pages
+from smpsim.control.events import EventHub
 from smpsim.control.plane import ACTIONS, ActionError, ControlPlane, FaultError
 from smpsim.control.stream import EventFeed, history, messages
 from smpsim.errors import ConfigError
@@ -68,6 +70,17 @@ def protocol_token(request: web.Request) -> bytes | None:
             except (ValueError, binascii.Error):
                 return b""  # not base64url: no token, so a wrong one
     return None
+
+
+def stream_response(request: web.Request) -> web.WebSocketResponse:
+    """The WebSocket response of an event stream, answering ``smpsim`` if the client offers
+    subprotocols (a browser with a token does); :class:`Refused` if it offers others only."""
+    offered = offered_protocols(request)
+    if offered and SUBPROTOCOL not in offered:
+        # Refused here, not by aiohttp, which would log what was offered (a token too).
+        raise Refused(400, f"Sec-WebSocket-Protocol: offer {SUBPROTOCOL!r}")
+    return web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY,
+                                 protocols=(SUBPROTOCOL,) if offered else ())
 
 
 def is_loopback(host: str) -> bool:
@@ -146,37 +159,56 @@ async def _body(request: web.Request, empty_ok: bool) -> dict[str, Any]:
 class ControlServer:
     """The HTTP API of one :class:`ControlPlane` on ``host:port``."""
 
-    def __init__(self, plane: ControlPlane, host: str, port: int,
-                 token: str | None = None) -> None:
+    def __init__(self, plane: ControlPlane | None, host: str, port: int,
+                 token: str | None = None, sock: socket.socket | None = None) -> None:
         check_bind(host, port, token)
         self.plane = plane
+        """The board; ``None`` for a server that picks it per request (:meth:`plane_of`)."""
+        self.sock = sock
+        """A listening socket bound beforehand (``host:port`` is then where it is bound)."""
         self.host = host
         self.port = port
         self._token = token.encode() if token else None
         self._loopback = is_loopback(host)
         self._sockets: set[web.WebSocketResponse] = set()
         app = web.Application(middlewares=[self._errors, self._guard], client_max_size=MAX_BODY)
-        get, post, delete = web.get, web.post, web.delete
-        app.add_routes([
-            get("/api/board", self._board, allow_head=False),
-            get("/api/slots", self._slots, allow_head=False),
-            get("/api/flash", self._flash, allow_head=False),
-            get("/api/console", self._console, allow_head=False),
-            get("/api/stats", self._stats, allow_head=False),
-            get("/api/events", self._events, allow_head=False),
-            post("/api/actions/{name}", self._action),
-            get("/api/faults", self._faults, allow_head=False),
-            post("/api/faults", self._add_fault),
-            delete("/api/faults", self._clear_faults),
-            delete("/api/faults/{id}", self._clear_fault),
-            *pages.routes(),
-        ])
+        app.add_routes(self.routes())
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+
+    def routes(self) -> list[web.RouteDef]:
+        """The application's routes: one board's API under ``/api``, and the dashboard."""
+        return [*self.board_routes("/api"), *pages.routes()]
+
+    def board_routes(self, prefix: str) -> list[web.RouteDef]:
+        """One board's API under ``prefix`` (which may hold a ``{board}`` part: see
+        :meth:`plane_of`)."""
+        get, post, delete = web.get, web.post, web.delete
+        return [
+            get(f"{prefix}/board", self._board, allow_head=False),
+            get(f"{prefix}/slots", self._slots, allow_head=False),
+            get(f"{prefix}/flash", self._flash, allow_head=False),
+            get(f"{prefix}/console", self._console, allow_head=False),
+            get(f"{prefix}/stats", self._stats, allow_head=False),
+            get(f"{prefix}/events", self._events, allow_head=False),
+            post(f"{prefix}/actions/{{name}}", self._action),
+            get(f"{prefix}/faults", self._faults, allow_head=False),
+            post(f"{prefix}/faults", self._add_fault),
+            delete(f"{prefix}/faults", self._clear_faults),
+            delete(f"{prefix}/faults/{{id}}", self._clear_fault),
+        ]
+
+    def plane_of(self, request: web.Request) -> ControlPlane:
+        """The board a request is about (this server's one board; a fleet's server picks it
+        by the request's path)."""
+        assert self.plane is not None, "a server without a plane overrides plane_of"
+        return self.plane
 
     async def start(self) -> None:
         """Bind and serve; a bind failure is a :class:`ConfigError`."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=1.0)
+        site: web.BaseSite = web.TCPSite(self._runner, self.host, self.port,
+                                         shutdown_timeout=1.0) if self.sock is None else \
+            web.SockSite(self._runner, self.sock, shutdown_timeout=1.0)
         try:
             await site.start()
         except OSError as exc:
@@ -233,26 +265,29 @@ class ControlServer:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             return hmac.compare_digest(given.encode(), self._token)
-        token = protocol_token(request) if request.path == "/api/events" else None
+        # Only a WebSocket handshake of an event stream (a board's, or a fleet's board's).
+        stream = request.path.endswith("/events") and \
+            request.headers.get("Upgrade", "").lower() == "websocket"
+        token = protocol_token(request) if stream else None
         return token is not None and hmac.compare_digest(token, self._token)
 
     # -- what the board shows -------------------------------------------------------------------
 
     async def _board(self, request: web.Request) -> web.Response:
-        return _json({**self.plane.status(), "control": self.url})
+        return _json({**self.plane_of(request).status(), "control": self.url})
 
     async def _slots(self, request: web.Request) -> web.Response:
-        return _json(self.plane.slots())
+        return _json(self.plane_of(request).slots())
 
     async def _flash(self, request: web.Request) -> web.Response:
-        return _json(self.plane.flash())
+        return _json(self.plane_of(request).flash())
 
     async def _console(self, request: web.Request) -> web.Response:
         since = _query_int(request, "since", 2**63) or 0
-        return _json(self.plane.console_since(since))
+        return _json(self.plane_of(request).console_since(since))
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return _json(self.plane.stats())
+        return _json(self.plane_of(request).stats())
 
     # -- the event stream ----------------------------------------------------------------------
 
@@ -269,23 +304,18 @@ class ControlServer:
         since, last = self._asked(_query_int(request, "since", 2**63),
                                   _query_int(request, "last", 2**31))
         keep_smp = _query_int(request, "smp", 2**31)  # only the latest SMP events per send
-        hub = self.plane.hub
+        hub = self.plane_of(request).hub
         if request.headers.get("Upgrade", "").lower() != "websocket":
             # Without a WebSocket: the kept events, for a poller or curl.
             events = hub.last(last) if last is not None else hub.since(since or 0)
             return _json([event.to_json() for event in events])
-        offered = offered_protocols(request)
-        if offered and SUBPROTOCOL not in offered:
-            # Refused here, not by aiohttp, which would log what was offered (a token too).
-            raise Refused(400, f"Sec-WebSocket-Protocol: offer {SUBPROTOCOL!r}")
-        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY,
-                                   protocols=(SUBPROTOCOL,) if offered else ())
+        ws = stream_response(request)
         await ws.prepare(request)
         feed = EventFeed(hub, keep_smp)  # before the history is read: nothing falls between
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
-            self._send(ws, feed, history(hub, since, last), replays))
+            self._send(ws, feed, history(hub, since, last), replays, hub=hub))
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -306,10 +336,9 @@ class ControlServer:
         return ws
 
     async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
-                    first: tuple[int, list[Any]],
-                    replays: list[tuple[int | None, int | None]]) -> None:
+                    first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
+                    *, hub: EventHub) -> None:
         """The client's sender: its history, then each send cycle's events, in order."""
-        hub = self.plane.hub
         try:
             dropped, events = first
             async for text in messages(dropped, events, 0):
@@ -336,19 +365,26 @@ class ControlServer:
         name = request.match_info["name"]
         if name not in ACTIONS:
             raise Refused(404, f"no action {name!r}; known: {', '.join(ACTIONS)}")
-        return _json(await self.plane.act(name, await _body(request, empty_ok=True)))
+        return _json(await self.plane_of(request).act(name, await _body(request, empty_ok=True)))
 
     async def _faults(self, request: web.Request) -> web.Response:
-        return _json(self.plane.list_faults())
+        return _json(self.plane_of(request).list_faults())
 
     async def _add_fault(self, request: web.Request) -> web.Response:
-        return _json(self.plane.add_fault(await _body(request, empty_ok=False)), status=201)
+        spec = await _body(request, empty_ok=False)
+        return _json(self.plane_of(request).add_fault(spec), status=201)
 
     async def _clear_faults(self, request: web.Request) -> web.Response:
-        return _json({"cleared": self.plane.clear_faults()})
+        return _json({"cleared": self.plane_of(request).clear_faults()})
 
     async def _clear_fault(self, request: web.Request) -> web.Response:
         fault_id = request.match_info["id"]
-        if not self.plane.clear_fault(fault_id):
+        if not self.plane_of(request).clear_fault(fault_id):
             raise Refused(404, f"no fault {fault_id!r}")
         return _json({"cleared": 1, "id": fault_id})
+
+
+json_answer = _json
+"""An answer as compact JSON (for the fleet's API)."""
+read_body = _body
+"""A request's JSON object body, or a 400 (for the fleet's API)."""

@@ -29,6 +29,8 @@ def _fields(data: dict[str, Any], skip: Sequence[str] = ()) -> str:
 def human(args: argparse.Namespace, answer: Any) -> list[str]:
     """The lines to print for a verb's answer."""
     verb = args.verb
+    if verb == "boards":
+        return boards(answer)
     if verb == "status":
         return status(answer)
     if verb == "slots":
@@ -43,6 +45,18 @@ def human(args: argparse.Namespace, answer: Any) -> list[str]:
         return faults(args.fault_verb, answer)
     extra = _fields(answer, ("action", "state"))
     return [f"{answer['action']}: board {answer['state']}" + (f" ({extra})" if extra else "")]
+
+
+def boards(entries: list[dict[str, Any]]) -> list[str]:
+    """``ctl boards``."""
+    def where(endpoint: dict[str, Any]) -> str:
+        if endpoint["transport"] == "udp":
+            host = endpoint["host"]
+            return f"udp {f'[{host}]' if ':' in host else host}:{endpoint['port']}"
+        return f"{endpoint['transport']} {endpoint.get('path', '')}"
+    return table(("id", "profile", "state", "boots", "worker", "endpoints"),
+                 [(e["id"], e["profile"], e["state"], e["boot_count"], e["worker"],
+                   ", ".join(where(x) for x in e["endpoints"])) for e in entries])
 
 
 def status(s: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import resource
 import shutil
 import tempfile
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from smpsim.errors import ConfigError
-from smpsim.fleet import manifest, shard
+from smpsim.fleet import control, manifest, shard
 from smpsim.fleet.addressing import Addressing, bind_all, check_distinct
+from smpsim.fleet.control import DEFAULT_CONTROL
 from smpsim.fleet.spec import PlannedBoard, parse_spec, plan
 from smpsim.fleet.workers import Supervisor
 
@@ -51,6 +53,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                        help="where to write the manifest (default <flash dir>/manifest.json)")
     fleet.add_argument("--workers", type=int, default=1, metavar="K",
                        help="split the boards across K processes (default 1)")
+    fleet.add_argument("--control", nargs="?", const=DEFAULT_CONTROL, metavar="HOST:PORT",
+                       help=f"serve the control API of every board here (default off; "
+                            f"{DEFAULT_CONTROL} if no address): GET /api/boards lists them, "
+                            "/api/boards/<id>/... is one board's API (see smpsim ctl --board)")
+    fleet.add_argument("--control-token", metavar="TOKEN",
+                       help="bearer token every API request must carry; needed to serve off "
+                            "loopback (default: $SMPSIM_CONTROL_TOKEN)")
     fleet.add_argument("--time-scale", type=time_scale, default=1.0, metavar="X",
                        help="1.0 real time (default), 0 instant, 0.1 ten times faster")
     fleet.add_argument("--log-level", default="warning",
@@ -76,11 +85,20 @@ def run(args: argparse.Namespace) -> int:
     _check_descriptors(len(boards), workers, args.serial)
     if args.serial:
         _check_ptys(len(boards))
-    fleet = shard.Shard(boards, bind_all(endpoints), args.time_scale, args.serial)
+    if args.control_token and args.control is None:
+        raise ConfigError("--control-token goes with --control")
+    token = args.control_token or os.environ.get("SMPSIM_CONTROL_TOKEN") or None
+    api = None if args.control is None else control.bind(args.control, token)
+    sockets = bind_all(endpoints)
+    fleet = shard.Shard(boards, sockets, args.time_scale, args.serial,
+                        control=api if workers == 1 else None)
 
     def ready(lines: list[str], entries: list[dict[str, Any]]) -> None:
         for line in lines:
             print(line)
+        if api is not None:
+            print(f"smpsim: fleet serving the control plane on {api.url} (GET /api/boards "
+                  f"lists the boards; dashboard at {api.url}/?board=<id>)")
         manifest.write(manifest_path, manifest.document(entries, args.time_scale, workers))
         kinds = collections.Counter(board.profile_name for board in boards)
         print(f"smpsim: fleet of {len(boards)} boards ready ("
@@ -91,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if workers == 1:
         shard.run(fleet, ready)
         return 0
-    return Supervisor(fleet, workers).run(ready)
+    return Supervisor(fleet, workers, api).run(ready)
 
 
 def _addressing(args: argparse.Namespace) -> Addressing:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from smpsim.board import Board
+from smpsim.fleet import control
+from smpsim.fleet.control import ControlOptions
 from smpsim.fleet.manifest import board_entry
 from smpsim.fleet.spec import PlannedBoard
 from smpsim.transports.endpoint import EndpointSpec
@@ -48,6 +50,8 @@ class Shard:
     """A PTY per board too, linked as ``<flash dir>/<id>.tty``."""
     worker: int = 0
     """Which worker serves it (in the manifest)."""
+    control: ControlOptions | None = None
+    """Serve the boards' control API (``--control``)."""
 
 
 def run(shard: Shard, ready: Ready, parent: int | None = None) -> None:
@@ -107,6 +111,7 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
     starting: asyncio.Future[list[list[str]]] = asyncio.ensure_future(
         asyncio.gather(*(start(b) for b in running)))
     stopping: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
+    api = None
     collecting = gc.isenabled()
     # Starting thousands of boards makes thousands of long-lived objects: the cycle collector
     # would walk them all again and again (half the start-up). Once they are up they are
@@ -121,8 +126,11 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
             gc.enable()
         if starting.done():
             lines = [line for board_lines in starting.result() for line in board_lines]
-            ready(lines, [_entry(planned, board, shard.worker)
-                          for planned, board in zip(shard.boards, running, strict=True)])
+            entries = [_entry(planned, board, shard.worker)
+                       for planned, board in zip(shard.boards, running, strict=True)]
+            if shard.control is not None:
+                api = await control.serve(shard.control, running, entries)
+            ready(lines, entries)
             await stopping
     finally:
         if collecting:
@@ -130,6 +138,8 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
         for future in (starting, stopping):
             future.cancel()
         await asyncio.gather(starting, stopping, return_exceptions=True)
+        if api is not None:
+            await api.close()
         await asyncio.gather(*(b.stop() for b in running), return_exceptions=True)
         for sock in shard.sockets:
             sock.close()

@@ -19,6 +19,10 @@ from typing import Any
 
 from smpsim.errors import ConfigError
 from smpsim.fleet import shard
+from smpsim.fleet.control import ControlOptions, for_worker
+
+if typing.TYPE_CHECKING:
+    from smpsim.fleet.proxy import ProxyThread
 
 STOP_TIMEOUT_S = 30.0
 """How long a worker may take to stop its boards before it is killed."""
@@ -55,11 +59,17 @@ def _worker(part: shard.Shard, others: Sequence[socket.socket], report: Connecti
 class Supervisor:
     """The parent of the workers."""
 
-    def __init__(self, fleet: shard.Shard, workers: int) -> None:
+    def __init__(self, fleet: shard.Shard, workers: int,
+                 api: ControlOptions | None = None) -> None:
         self.fleet = fleet
         """Every board (the parent's whole fleet, split into the workers' shards)."""
         self.count = workers
         self.stopping = False
+        self.api = api
+        """The fleet's control API (``--control``), bound: served here, by a proxy to the
+        workers' own APIs."""
+        self.worker_apis = [for_worker() for _ in range(workers)] if api is not None else []
+        self.proxy: ProxyThread | None = None
 
     def run(self, ready: shard.Ready) -> int:
         """Serve the fleet until SIGTERM or SIGINT; the exit status (2: a worker's
@@ -72,8 +82,11 @@ class Supervisor:
         for index, share in enumerate(shares(len(fleet.boards), self.count)):
             part = dataclasses.replace(fleet, boards=fleet.boards[share.start:share.stop],
                                        sockets=fleet.sockets[share.start:share.stop],
-                                       worker=index)
+                                       worker=index, control=self.worker_apis[index]
+                                       if self.worker_apis else None)
             others = [s for i, s in enumerate(fleet.sockets) if i not in share]
+            if self.api is not None and self.api.sock is not None:
+                others.append(self.api.sock)
             receive, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker, name=f"smpsim fleet worker {index}",
                                args=(part, others, send, os.getpid()))
@@ -88,6 +101,8 @@ class Supervisor:
         try:
             return self._supervise(procs, reports, ready)
         finally:
+            if self.proxy is not None:
+                self.proxy.stop()
             self._stop(procs)
             for proc in procs:
                 proc.join(STOP_TIMEOUT_S)
@@ -112,8 +127,9 @@ class Supervisor:
                         raise ConfigError(message[1])
                     got[index] = (message[1], message[2])
                     if len(got) == len(procs):
-                        ready([line for i in sorted(got) for line in got[i][0]],
-                              [entry for i in sorted(got) for entry in got[i][1]])
+                        entries = [entry for i in sorted(got) for entry in got[i][1]]
+                        self._serve_api(entries)
+                        ready([line for i in sorted(got) for line in got[i][0]], entries)
             except (EOFError, OSError):  # the worker is gone
                 del listening[index]
 
@@ -133,6 +149,23 @@ class Supervisor:
                           file=sys.stderr, flush=True)
                     return 1
         return 0
+
+    def _serve_api(self, entries: list[dict[str, Any]]) -> None:
+        """Every worker is up: serve the fleet's API in front of theirs; the manifest names
+        the fleet's address for each board."""
+        if self.api is None:
+            return
+        from smpsim.fleet.proxy import ProxyThread, Worker
+
+        # A worker's API is on a port it bound itself: its entries name it.
+        urls = {entry["worker"]: entry["control"].partition("/api/boards/")[0]
+                for entry in entries}
+        workers = {index: Worker(urls[index], api.token)
+                   for index, api in enumerate(self.worker_apis)}
+        self.proxy = ProxyThread(self.api, entries, workers)
+        self.proxy.start()
+        for entry in entries:
+            entry["control"] = f"{self.api.url}/api/boards/{entry['id']}"
 
     def _stop(self, procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
         self.stopping = True

@@ -50,7 +50,7 @@ class BusyTeller:
         runner.busy_listeners.append(self._busy)
 
     def _event(self, kind: str, fields: dict[str, Any]) -> None:
-        # Called in the boot's worker thread: a plain string swap, read by the loop.
+        # Called during a boot (in the loop, from the boot's own stack): a plain string swap.
         if kind == "swap" and fields.get("phase") == "start":
             resumed = "resuming an interrupted swap" if fields.get("resumed") else "swapping"
             self._phase = f"MCUboot {resumed}, image {fields.get('image', 0)}"

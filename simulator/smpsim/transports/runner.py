@@ -11,11 +11,12 @@ While the device reboots it is silent: units are dropped, as a board drops them.
 The device may also reset itself (a crashing application, the watchdog on a hung one) or never
 come up (no bootable image); a power cut in the middle of a flash operation leaves it off.
 
-At a time scale above 0 a boot is lived as it goes, in a thread of its own: each busy period
-(an erase, a hash, the kernel's start) is waited out before the work it stands for, up to a
-deadline counted from the reset, so the work's own CPU time does not add up, and a fleet of
-boards reset together comes back on each board's own schedule instead of queueing behind a
-small thread pool.
+At a time scale above 0 a boot is lived as it goes, on a stack of its own (a greenlet) in the
+event loop's thread: each busy period (an erase, a hash, the kernel's start) is waited out on a
+loop timer before the work it stands for, up to a deadline counted from the reset, so the
+work's own CPU time does not add up, and a fleet of boards reset together comes back on each
+board's own schedule. No thread per boot: a thousand boot threads spent more CPU starting,
+waking and handing the GIL around than booting.
 
 When MCUboot stays in serial recovery, its own server answers what the serial line submits
 (from the ``serial`` medium) and every other transport gets silence, as MCUboot serves only its
@@ -25,13 +26,13 @@ UART.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
+
+import greenlet
 
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
@@ -46,11 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Send = Callable[[bytes], None]
-
-_COMPUTING = threading.Lock()
-"""Held by the paced boot that is computing (between two waits). Boots take turns on it while
-they have work, waiting without the GIL; hundreds of boot threads fighting over the GIL at a
-fleet-wide reset would spend more time handing it around than booting."""
 
 PACE_SLACK_S = 0.002
 """A paced boot runs this far ahead of its schedule at most (a flash operation lands in the
@@ -72,6 +68,24 @@ class Monitor:
         """A response frame left the board (before link faults)."""
 
 
+class _Cut:
+    """Cuts a paced boot short (a reset, the power, the emulator stopping): a boot waiting for
+    its next deadline is woken at once and stops there."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self.timer: asyncio.Handle | None = None
+        """The waiting boot's wake-up, while it waits."""
+        self.resume: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        self.is_set = True
+        timer, resume = self.timer, self.resume
+        if timer is not None and resume is not None:
+            timer.cancel()
+            self.timer = asyncio.get_running_loop().call_soon(resume)
+
+
 class Runner:
     """Serialises requests to one device and carries out the effects of its replies."""
 
@@ -89,8 +103,8 @@ class Runner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reset_timer: asyncio.TimerHandle | None = None
         self._generation = 0
-        self._boot_thread: threading.Thread | None = None
-        self._boot_cut: threading.Event | None = None
+        self._boot_greenlet: greenlet.greenlet | None = None
+        self._boot_cut: _Cut | None = None
         """Set to cut the paced boot in progress short (a reset, or the emulator stopping)."""
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
@@ -345,58 +359,57 @@ class Runner:
             self._set_state("halted")
 
     async def _paced_boot(self) -> BootOutcome:
-        await self._boot_thread_gone()  # a boot cut short stops at its next busy period
+        await self._boot_gone()  # a boot cut short stops at its next busy period
         loop = asyncio.get_running_loop()
         done: asyncio.Future[BootOutcome] = loop.create_future()
-        cut = self._boot_cut = threading.Event()
+        cut = self._boot_cut = _Cut()
         deadline = time.monotonic()
+        # The boot's own stack: it runs on the loop's thread, a slice at a time, and each
+        # wait hands the loop back until the wait's deadline (a timer, no thread, no GIL to
+        # hand around).
+        boot: greenlet.greenlet
+
+        def resume() -> None:
+            cut.timer = None
+            if not boot.dead:
+                boot.switch()
 
         def pace(seconds: float) -> None:
             nonlocal deadline
             deadline += seconds * self.scale
             ahead = deadline - time.monotonic()
             # Waits shorter than PACE_SLACK_S are left to the next longer one (the deadline
-            # keeps the sum): a thousand boots waking for every 41 us word write would spend
-            # their time handing the GIL around.
-            if ahead > PACE_SLACK_S:
-                _COMPUTING.release()
-                try:
-                    cut.wait(ahead)
-                finally:
-                    _COMPUTING.acquire()
-            if cut.is_set():
+            # keeps the sum): a thousand boots woken for every 41 us word write would spend
+            # their time in timers.
+            if ahead > PACE_SLACK_S and not cut.is_set:
+                cut.timer = loop.call_at(loop.time() + ahead, resume)
+                cut.resume = resume
+                boot.parent.switch()
+            if cut.is_set:
                 raise PowerLoss("the boot was cut short")
-
-        def deliver(result: BootOutcome | BaseException) -> None:
-            if done.done():
-                return
-            if isinstance(result, BaseException):
-                done.set_exception(result)
-            else:
-                done.set_result(result)
 
         def body() -> None:
             clock = self.device.clock
             clock.pacer = pace
-            result: BootOutcome | BaseException
             try:
-                with _COMPUTING:
-                    result = self.device.boot()
+                result: BootOutcome = self.device.boot()
             except BaseException as exc:  # delivered to the loop, raised there
-                result = exc
+                if not done.done():
+                    done.set_exception(exc)
+                return
             finally:
                 clock.pacer = None
-            # A closed loop raises: nobody waits for this boot any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(deliver, result)
+                cut.timer = None
+            if not done.done():
+                done.set_result(result)
 
-        self._boot_thread = threading.Thread(target=body, name="smpsim paced boot", daemon=True)
-        self._boot_thread.start()
+        boot = self._boot_greenlet = greenlet.greenlet(body)
+        boot.switch()  # up to its first wait
         return await done
 
-    async def _boot_thread_gone(self) -> None:
-        thread = self._boot_thread
-        while thread is not None and thread.is_alive():
+    async def _boot_gone(self) -> None:
+        boot = self._boot_greenlet
+        while boot is not None and not boot.dead:
             await asyncio.sleep(0.001)
 
     async def close(self) -> None:
@@ -411,4 +424,4 @@ class Runner:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._boot_thread_gone()
+        await self._boot_gone()

@@ -26,6 +26,10 @@ const ZEPHYR_LOG = /^(\[\d\d:\d\d:\d\d\.\d{3},\d{3}\] )<(err|wrn)> /;
 const LOG_COLOUR = { err: "\x1b[1;31m", wrn: "\x1b[1;33m" };
 
 const $ = (selector) => document.querySelector(selector);
+// One board of a fleet (`/?board=ID`, smpsim fleet --control): its API is under /api/boards/ID.
+const BOARD = new URLSearchParams(location.search).get("board");
+const API = BOARD === null ? "/api" : `/api/boards/${encodeURIComponent(BOARD)}`;
+if (BOARD !== null) document.title = `${BOARD} - smpsim dashboard`;
 
 // -- the token of a board served with --control-token --------------------------------------------
 // The ready line's address carries it in the fragment (#token=...), which a browser never sends
@@ -123,12 +127,12 @@ function refresher(path, gapMs, apply) {
   return ask;
 }
 
-const refreshBoard = refresher("/api/board", 250, (board) => {
+const refreshBoard = refresher(`${API}/board`, 250, (board) => {
   model.board = board; model.boardAt = performance.now(); mark("status");
 });
-const refreshSlots = refresher("/api/slots", 300, (slots) => { model.slots = slots; mark("slots"); });
-const refreshFlash = refresher("/api/flash", 700, (flash) => { model.flash = flash; mark("flash"); });
-const refreshFaults = refresher("/api/faults", 250, (faults) => { model.faults = faults; mark("faults"); });
+const refreshSlots = refresher(`${API}/slots`, 300, (slots) => { model.slots = slots; mark("slots"); });
+const refreshFlash = refresher(`${API}/flash`, 700, (flash) => { model.flash = flash; mark("flash"); });
+const refreshFaults = refresher(`${API}/faults`, 250, (faults) => { model.faults = faults; mark("faults"); });
 
 // -- the event stream --------------------------------------------------------------------------
 let socket = null;
@@ -138,7 +142,7 @@ function connect() {
   const history = model.seq ? `since=${model.seq}` : "last=400";
   // Under a flood the server sends only the latest exchanges of each batch: a page shows no
   // more, and the board is spared turning the others into JSON for it.
-  const url = `${scheme}//${location.host}/api/events?${history}&smp=${STREAM_SMP}`;
+  const url = `${scheme}//${location.host}${API}/events?${history}&smp=${STREAM_SMP}`;
   socket = token ? new WebSocket(url, ["smpsim", tokenProtocol()]) : new WebSocket(url);
   let opened = false;
   setLink("connecting");
@@ -155,7 +159,7 @@ function connect() {
   };
   socket.onclose = async () => {
     // A handshake refused for its token says nothing to the page: the API says why.
-    const refused = !opened && await api("/api/board").then((answer) => answer.status === 401, () => false);
+    const refused = !opened && await api(`${API}/board`).then((answer) => answer.status === 401, () => false);
     if (refused) { setLink(token ? "refused" : "token"); return; }
     setLink("lost");
     setTimeout(connect, 1000);
@@ -369,7 +373,7 @@ function summary(event, body) {
 
 // -- the console -------------------------------------------------------------------------------
 async function loadConsole() {
-  const answer = await api(`/api/console?since=${model.consoleIndex}`, { cache: "no-store" });
+  const answer = await api(`${API}/console?since=${model.consoleIndex}`, { cache: "no-store" });
   if (!answer.ok) return;
   for (const entry of await answer.json()) {
     if (entry.index <= model.consoleIndex) continue;
@@ -471,7 +475,7 @@ const DRAW = {
       li.textContent = `${fault.id} ${fault.family} ${fault.kind}${fault.hits ? ` (${fault.hits} hits)` : ""}`;
       const clear = document.createElement("button");
       clear.type = "button"; clear.textContent = "✕"; clear.title = "clear this fault";
-      clear.addEventListener("click", () => send("DELETE", `/api/faults/${fault.id}`, null, `cleared ${fault.id}`));
+      clear.addEventListener("click", () => send("DELETE", `${API}/faults/${fault.id}`, null, `cleared ${fault.id}`));
       li.append(clear);
       return li;
     });
@@ -748,7 +752,7 @@ async function send(method, path, body, done) {
 }
 
 function act(name, body, what) {
-  return send("POST", `/api/actions/${name}`, body, (reply) => `${what}: board ${reply.state}`);
+  return send("POST", `${API}/actions/${name}`, body, (reply) => `${what}: board ${reply.state}`);
 }
 
 function onAction(button) {
@@ -766,7 +770,7 @@ function onFault(button) {
   const spec = button.dataset.fault === "deaf"
     ? { family: "link", kind: "deaf", count: 1, duration_s: Number($("#deaf-seconds").value) }
     : { family: "app", kind: button.dataset.fault };
-  return send("POST", "/api/faults", spec, (fault) => `fault ${fault.id} added: ${fault.family} ${fault.kind}`);
+  return send("POST", `${API}/faults`, spec, (fault) => `fault ${fault.id} added: ${fault.family} ${fault.kind}`);
 }
 
 function setLarge(large) {
