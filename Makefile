@@ -64,6 +64,7 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_udp.py
+	$(BIN)/python bench/bench_control_cost.py
 	$(BIN)/python bench/bench_perf.py
 	$(BIN)/python bench/bench_dashboard.py
 

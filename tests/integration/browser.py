@@ -10,6 +10,7 @@ import json
 import random
 import re
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -48,13 +49,19 @@ class Board:
     """A ``smpsim run --dashboard`` child process."""
 
     url: str
-    """The dashboard (and the API under it)."""
+    """The dashboard (and the API under it), as the ready line prints it (with a token, the
+    token in the fragment)."""
     smp_host: str
     smp_port: int
+    proc: subprocess.Popen[str]
+    token: str | None = None
 
     def api(self, path: str) -> Any:
-        """GET an API path; the decoded JSON."""
-        with urllib.request.urlopen(self.url.rstrip("/") + path, timeout=5) as answer:
+        """GET an API path (with the board's token, if it has one); the decoded JSON."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(self.url.split("#")[0].rstrip("/") + path,
+                                         headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as answer:
             return json.loads(answer.read())
 
 
@@ -72,14 +79,16 @@ def free_1337_host() -> str:
 
 
 @contextmanager
-def dashboard_board(*args: str, udp: str = "127.0.0.1:0") -> Iterator[Board]:
+def dashboard_board(*args: str, udp: str = "127.0.0.1:0",
+                    token: str | None = None) -> Iterator[Board]:
     """``smpsim run --dashboard`` on a free control port, serving SMP on ``udp``."""
-    with smpsim_run("--dashboard", "--control", "127.0.0.1:0", "--udp", udp, *args,
-                    ready_lines=2) as (_, lines):
+    guard = ["--control-token", token] if token else []
+    with smpsim_run("--dashboard", "--control", "127.0.0.1:0", "--udp", udp, *guard, *args,
+                    ready_lines=2) as (proc, lines):
         smp = re.search(r"serving SMP over UDP on (\S+):(\d+)", lines[0])
         page = DASHBOARD.search(lines[1])
         assert smp and page, lines
-        yield Board(page[1], smp[1], int(smp[2]))
+        yield Board(page[1], smp[1], int(smp[2]), proc, token)
 
 
 @dataclass
@@ -90,13 +99,13 @@ class Dashboard:
     errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, context: BrowserContext, url: str) -> Dashboard:
-        """Load the page and wait until its event stream is live."""
+    def open(cls, context: BrowserContext, url: str, link: str = "live") -> Dashboard:
+        """Load the page (in a new tab) and wait until its event stream is ``link``."""
         dashboard = cls(context.new_page())
         dashboard.page.on("console", dashboard._console)
         dashboard.page.on("pageerror", lambda error: dashboard.errors.append(str(error)))
         dashboard.page.goto(url)
-        dashboard.page.wait_for_selector("#link[data-link=live]", timeout=10_000)
+        dashboard.page.wait_for_selector(f"#link[data-link={link}]", timeout=10_000)
         return dashboard
 
     def _console(self, message: ConsoleMessage) -> None:

@@ -6,16 +6,18 @@ refusals that change nothing on the board."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 from smpclient.requests.os_management import EchoWrite
 
-from smpsim.control.stream import MAX_BEHIND
+from smpsim.control.events import KEEP
 
 from .control_support import Served, Stream, control_board, ws_url
 from .itsupport import BIN, echo_frame, smp_session, udp_socket
@@ -136,17 +138,36 @@ def test_a_non_loopback_bind_without_a_token_is_refused_before_anything_starts()
         assert "is not a loopback address" in proc.stderr and "--control-token" in proc.stderr
 
 
-def test_with_a_token_every_request_needs_it() -> None:
-    async def handshake(served: Served, token: str | None) -> int:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with aiohttp.ClientSession() as session:
-            try:
-                async with session.ws_connect(ws_url(served, "?last=1"), headers=headers) as ws:
-                    await Stream(ws).next()
-                    return 101
-            except aiohttp.WSServerHandshakeError as exc:
-                return exc.status
+def test_a_token_a_header_cannot_carry_is_refused_before_anything_starts() -> None:
+    proc = subprocess.run([str(BIN / "smpsim"), "run", "--udp", "127.0.0.1:0", "--control",
+                           "127.0.0.1:0", "--control-token", "two words"], capture_output=True,
+                          text=True, timeout=60, check=False, env={"PATH": str(BIN)})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "--control-token: only printable ASCII" in proc.stderr
 
+
+def bearer_protocol(token: str) -> str:
+    """The subprotocol a browser offers to carry ``token`` (base64url, no padding)."""
+    return "bearer." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+async def handshake(served: Served, token: str | None, protocols: tuple[str, ...] = (),
+                    origin: str | None = None) -> int | str:
+    """Open the event stream; 101 and the subprotocol answered, or the refusal's status."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if origin:
+        headers["Origin"] = origin
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.ws_connect(ws_url(served, "?last=1"), headers=headers,
+                                          protocols=protocols) as ws:
+                await Stream(ws).next()
+                return f"101 {ws.protocol}"
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+
+
+def test_with_a_token_every_request_needs_it() -> None:
     with control_board(token="s3cret-token") as served:
         assert served.call("GET", "/api/board", token="")[0] == 401
         status, answer = served.call("POST", "/api/actions/power-off", token="wrong")
@@ -154,11 +175,40 @@ def test_with_a_token_every_request_needs_it() -> None:
         assert served.call("GET", "/api/board", token="s3cret-token-longer")[0] == 401
         assert asyncio.run(handshake(served, None)) == 401
         assert asyncio.run(handshake(served, "wrong")) == 401
-        assert asyncio.run(handshake(served, "s3cret-token")) == 101
+        assert asyncio.run(handshake(served, "s3cret-token")) == "101 None"
         assert served.get("/api/board")["state"] == "online"  # the refused power-off did nothing
         refused = served.ctl("status", "--token", "wrong")
         assert refused.returncode == 2 and "HTTP 401" in refused.stderr
         assert served.ctl("status").returncode == 0
+
+
+def test_a_browser_gives_the_token_to_the_stream_as_a_subprotocol() -> None:
+    token = "s3cret/to+ken="  # base64url, not base64: no '/' or '+' in the subprotocol
+    right = bearer_protocol(token)
+    with control_board(token=token) as served:
+        assert asyncio.run(handshake(served, None, ("smpsim", right))) == "101 smpsim"
+        for wrong in (bearer_protocol("wrong"), bearer_protocol(token + "x"), "bearer.!!",
+                      "bearer."):
+            assert asyncio.run(handshake(served, None, ("smpsim", wrong))) == 401, wrong
+        assert asyncio.run(handshake(served, None, ("smpsim",))) == 401
+        # The token protocol is never answered: a handshake that offers nothing else is refused.
+        assert asyncio.run(handshake(served, None, (right,))) == 400
+        # The right token from another site's page is still another site's page.
+        assert asyncio.run(handshake(served, None, ("smpsim", right),
+                                     origin="http://evil.example")) == 403
+        # Only the event stream takes it so: a plain request needs the header.
+        status, _ = served.call("GET", "/api/board", headers={"Sec-WebSocket-Protocol": right},
+                                token="")
+        assert status == 401
+        # The page itself holds nothing of the board: a browser loads it without a token.
+        for path in ("/", "/app.js", "/style.css"):
+            with urllib.request.urlopen(served.url + path, timeout=10) as answer:
+                assert answer.status == 200
+        served.proc.terminate()
+        served.proc.wait(30)
+        assert served.proc.stderr is not None
+        errors = served.proc.stderr.read()
+    assert token not in errors and right not in errors
 
 
 BAD_REQUESTS = [
@@ -293,9 +343,9 @@ def test_the_stream_sends_a_gap_marker_when_a_client_falls_behind() -> None:
     with control_board() as served:
         client = RawWebSocket(served)
         first = served.get("/api/board")["events"]
-        # The client reads nothing while 7000 exchanges (14000 events of 1 KiB) go by: what
-        # the socket buffers cannot hold waits in the feed, which keeps MAX_BEHIND events.
-        echo_burst(served, 7000)
+        # The client reads nothing while 12000 exchanges (24000 events of 1 KiB) go by: the
+        # socket buffers hold up to about 10 MB, the hub the last KEEP events; the rest is lost.
+        echo_burst(served, 12000)
         last = served.get("/api/board")["events"]
         records = []
         for record in client.records():
@@ -312,4 +362,4 @@ def test_the_stream_sends_a_gap_marker_when_a_client_falls_behind() -> None:
     assert seqs == sorted(seqs) and seqs[0] == first + 1
     lost = sum(records[i]["dropped"] for i in gaps)
     assert len(seqs) + lost == last - first  # every event either sent or counted as lost
-    assert MAX_BEHIND <= len(seqs) < last - first
+    assert KEEP <= len(seqs) < last - first

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,6 +163,41 @@ def test_reset_button_asks_then_resets(browser: BrowserContext) -> None:
         page.wait(lambda: page.page.eval_on_selector_all(
             "#faults li", "items => items.map(i => i.textContent)"), ["f1 app crash✕"])
         assert page.errors == []
+
+
+def test_with_a_token_the_page_opens_from_the_ready_line(browser: BrowserContext) -> None:
+    """A board served with --control-token: the ready line's address carries the token in its
+    fragment; the page takes it out of the address bar, keeps it for the tab, shows the board
+    and acts on it. Without the token, or with a wrong one, the page says so and the board
+    answers it nothing; the token is in no log."""
+    token = "s3cret/to+ken="
+    with dashboard_board("--time-scale", "0", token=token) as board:
+        assert board.url.endswith("/#token=" + urllib.parse.quote(token, safe="")), board.url
+        page = Dashboard.open(browser, board.url)
+        assert page.page.evaluate("location.href") == board.url.split("#")[0]
+        assert page.page.evaluate("sessionStorage.getItem('smpsim.token')") == token
+        page.wait(lambda: page.page.text_content("#st-boots"), "1")
+        page.wait(page.slots, {0: ("1.0.0", flags("bootable", "active", "confirmed")),
+                               1: ("", flags())})
+        page.page.once("dialog", lambda dialog: dialog.accept())
+        page.page.click("[data-action=reset]")
+        page.wait(lambda: page.page.text_content("#st-boots"), "2")
+        page.page.reload()  # the tab keeps the token
+        page.page.wait_for_selector("#link[data-link=live]", timeout=10_000)
+        page.wait(lambda: page.page.text_content("#st-boots"), "2")
+        assert page.errors == []
+
+        bare = Dashboard.open(browser, board.url.split("#")[0], link="token")
+        assert bare.page.text_content("#link") == "token needed"
+        wrong = Dashboard.open(browser, board.url.split("#")[0] + "#token=wrong",
+                               link="refused")
+        assert wrong.page.text_content("#link") == "token refused"
+        assert wrong.page.text_content("#st-boots") == "…"  # it was shown nothing
+        assert board.api("/api/board")["boot_count"] == 2
+        board.proc.terminate()
+        board.proc.wait(30)
+        assert board.proc.stderr is not None
+        assert token not in board.proc.stderr.read()
 
 
 def test_power_cut_mid_swap_from_the_page(browser: BrowserContext) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from smpsim.control.events import CACHED_FRAME_BYTES, EventHub
+from smpsim.control.events import CACHED_FRAME_BYTES, EventHub, line_of
 from smpsim.control.stream import EventFeed, history, messages
 
 
@@ -66,23 +66,49 @@ def test_other_events_are_lines_too() -> None:
 
 def test_the_feed_counts_what_it_dropped() -> None:
     async def main() -> list[tuple[int, list[int]]]:
-        hub = EventHub(lambda: 0.0)
+        hub = EventHub(lambda: 0.0, keep=4)
         for n in range(3):
             hub.publish("console", index=n, line="before")
-        feed = EventFeed(asyncio.get_running_loop(), bound=4)
-        feed.subscribe(hub)
+        feed = EventFeed(hub)
         taken = []
         for n in range(10):
             hub.publish("console", index=n, line="x")
-        dropped, batch = await feed.take()
-        taken.append((dropped, [e.seq for e in batch]))
+        dropped, _, batch = await feed.take()
+        taken.append((dropped, [e[0] for e in batch]))
         hub.publish("console", index=0, line="y")
-        dropped, batch = await feed.take()
-        taken.append((dropped, [e.seq for e in batch]))
-        hub.unsubscribe(feed)
+        dropped, _, batch = await feed.take()
+        taken.append((dropped, [e[0] for e in batch]))
         return taken
 
     assert asyncio.run(main()) == [(6, [10, 11, 12, 13]), (0, [14])]
+
+
+def test_a_sleeping_feed_is_woken_by_the_next_event() -> None:
+    async def main() -> list[int]:
+        hub = EventHub(lambda: 0.0)
+        feed = EventFeed(hub)
+        take = asyncio.ensure_future(feed.take())
+        await asyncio.sleep(0.1)  # asleep: nothing was published
+        assert not take.done()
+        hub.smp("request", "udp", "p", FRAMES[0])
+        hub.smp("response", "udp", "p", FRAMES[0])
+        _, _, batch = await asyncio.wait_for(take, 5)
+        return [line_of(record) == event.to_line() and record[0]
+                for record, event in zip(batch, hub.since(0), strict=True)]
+
+    assert asyncio.run(main()) == [1, 2]
+
+
+def test_smp_events_from_the_request_path_are_the_events_published() -> None:
+    hub = EventHub(lambda: 1.5)
+    hub.smp("request", "udp", "127.0.0.1:1", FRAMES[0])
+    published = hub.publish("smp", dir="request", medium="udp", peer="127.0.0.1:1",
+                            frame=FRAMES[0])
+    fast, slow = hub.since(0)
+    assert fast.data == slow.data == published.data
+    assert (fast.seq, slow.seq) == (1, 2)
+    assert json.loads(fast.to_line()) == {**slow.to_json(), "seq": 1, "wall": fast.to_json()[
+        "wall"]}
 
 
 def test_history_and_messages() -> None:

@@ -5,7 +5,11 @@ The API can erase flash and cut power, so it guards itself three ways, on every 
 including the WebSocket handshake:
 
 * bound to loopback unless told otherwise, and then only with a bearer token
-  (``--control-token``), compared in constant time;
+  (``--control-token``), compared in constant time, on every request but the dashboard's own
+  files (they hold no data of the board, and a browser cannot send a header when it opens a
+  page). A browser cannot put a header on a WebSocket either: the handshake may carry the token
+  as a subprotocol instead, ``bearer.`` and the token in base64url, offered next to ``smpsim``
+  (the one the server accepts and answers, so the token is never echoed);
 * on a loopback bind, the ``Host`` header must name a loopback address (``localhost``,
   ``127.0.0.1``, ``[::1]``): a page that points its own DNS name at 127.0.0.1 (DNS rebinding)
   is refused;
@@ -19,6 +23,8 @@ whose JSON ``error`` names the field, and changes nothing on the board.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import ipaddress
 import json
@@ -42,6 +48,39 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 """Largest request body: a fault or an action is a few hundred bytes."""
 _FIELD = re.compile(r"^(\w+)(?: and \w+)?: |unknown field '(\w+)'")
+SUBPROTOCOL = "smpsim"
+"""The WebSocket subprotocol of the event stream (answered when a client offers it)."""
+TOKEN_PROTOCOL = "bearer."
+"""Prefix of the subprotocol that carries the token in a browser's handshake."""
+
+
+def offered_protocols(request: web.Request) -> list[str]:
+    """The WebSocket subprotocols a handshake offers."""
+    header = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in header.split(",") if p.strip()]
+
+
+def protocol_token(request: web.Request) -> bytes | None:
+    """The token a WebSocket handshake carries as a subprotocol, if it carries one."""
+    for protocol in offered_protocols(request):
+        if protocol.startswith(TOKEN_PROTOCOL):
+            encoded = protocol[len(TOKEN_PROTOCOL):]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except (ValueError, binascii.Error):
+                return b""  # not base64url: no token, so a wrong one
+    return None
+
+
+def stream_response(request: web.Request) -> web.WebSocketResponse:
+    """The WebSocket response of an event stream, answering ``smpsim`` if the client offers
+    subprotocols (a browser with a token does); :class:`Refused` if it offers others only."""
+    offered = offered_protocols(request)
+    if offered and SUBPROTOCOL not in offered:
+        # Refused here, not by aiohttp, which would log what was offered (a token too).
+        raise Refused(400, f"Sec-WebSocket-Protocol: offer {SUBPROTOCOL!r}")
+    return web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY,
+                                 protocols=(SUBPROTOCOL,) if offered else ())
 
 
 def is_loopback(host: str) -> bool:
@@ -55,7 +94,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, port: int, token: str | None) -> None:
-    """Refuse (:class:`ConfigError`) to serve the API off loopback without a token."""
+    """Refuse (:class:`ConfigError`) to serve the API off loopback without a token, or with a
+    token an HTTP header cannot carry as it is (anything but printable ASCII)."""
+    if token and not all("!" <= c <= "~" for c in token):
+        raise ConfigError("--control-token: only printable ASCII without spaces (it travels "
+                          "in an HTTP header)")
     if not is_loopback(host) and not token:
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise ConfigError(f"--control {where} is not a loopback address: the API can erase "
@@ -211,13 +254,22 @@ class ControlServer:
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"http://{request.host}":
             raise Refused(403, f"Origin {origin!r}: cross-origin requests are refused")
-        if self._token is not None:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(),
-                                                                      self._token):
-                return _error(401, "Authorization: a bearer token is required",
-                              {"WWW-Authenticate": 'Bearer realm="smpsim"'})
+        if self._token is not None and not self._authorized(request) and \
+                not (request.method == "GET" and request.path in pages.FILES):
+            return _error(401, "Authorization: a bearer token is required",
+                          {"WWW-Authenticate": 'Bearer realm="smpsim"'})
         return await handler(request)
+
+    def _authorized(self, request: web.Request) -> bool:
+        assert self._token is not None
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(given.encode(), self._token)
+        # Only a WebSocket handshake of an event stream (a board's, or a fleet's board's).
+        stream = request.path.endswith("/events") and \
+            request.headers.get("Upgrade", "").lower() == "websocket"
+        token = protocol_token(request) if stream else None
+        return token is not None and hmac.compare_digest(token, self._token)
 
     # -- what the board shows -------------------------------------------------------------------
 
@@ -257,14 +309,13 @@ class ControlServer:
             # Without a WebSocket: the kept events, for a poller or curl.
             events = hub.last(last) if last is not None else hub.since(since or 0)
             return _json([event.to_json() for event in events])
-        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
+        ws = stream_response(request)
         await ws.prepare(request)
-        feed = EventFeed(asyncio.get_running_loop())
-        feed.subscribe(hub)  # before the history is read: nothing falls between the two
+        feed = EventFeed(hub, keep_smp)  # before the history is read: nothing falls between
         self._sockets.add(ws)
         replays: list[tuple[int | None, int | None]] = []
         sender = asyncio.get_running_loop().create_task(
-            self._send(ws, feed, history(hub, since, last), replays, keep_smp, hub=hub))
+            self._send(ws, feed, history(hub, since, last), replays, hub=hub))
         try:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
@@ -279,7 +330,6 @@ class ControlServer:
                     continue
                 feed.wake()
         finally:
-            hub.unsubscribe(feed)
             self._sockets.discard(ws)
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -287,27 +337,27 @@ class ControlServer:
 
     async def _send(self, ws: web.WebSocketResponse, feed: EventFeed,
                     first: tuple[int, list[Any]], replays: list[tuple[int | None, int | None]],
-                    keep_smp: int | None = None, *, hub: EventHub) -> None:
+                    *, hub: EventHub) -> None:
         """The client's sender: its history, then each send cycle's events, in order."""
         try:
             dropped, events = first
             async for text in messages(dropped, events, 0):
                 await ws.send_str(text)
-            after = events[-1].seq if events else 0
+            after = events[-1][0] if events else 0
             while not ws.closed:
-                dropped, batch = await feed.take()
-                async for text in messages(dropped, batch, after, keep_smp):
+                dropped, skipped, batch = await feed.take()
+                async for text in messages(dropped, batch, after, skipped):
                     await ws.send_str(text)
                 if batch:
-                    after = max(after, batch[-1].seq)
+                    after = max(after, batch[-1][0])
                 while replays:  # asked for history: after what was due, as asked
                     dropped, events = history(hub, *replays.pop(0))
                     async for text in messages(dropped, events, 0):
                         await ws.send_str(text)
                     if events:
-                        after = max(after, events[-1].seq)
+                        after = max(after, events[-1][0])
         except ConnectionError:
-            pass  # the client went away; its handler unsubscribes
+            pass  # the client went away
 
     # -- actions and faults --------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from smpsim.board import Board
 from smpsim.control import inspect
-from smpsim.control.events import Event, EventHub
+from smpsim.control.events import KEEP, Event, EventHub
 from smpsim.control.faults import (
     AppFault,
     Fault,
@@ -60,21 +60,19 @@ class _Traffic(Monitor):
     """SMP requests and responses into the event stream, raw (decoded when read)."""
 
     def __init__(self, hub: EventHub) -> None:
-        self._hub = hub
+        self._smp = hub.smp
 
     def request(self, unit: bytes, origin: Origin) -> None:
-        self._hub.publish("smp", dir="request", medium=origin.medium, peer=origin.peer,
-                          frame=unit)
+        self._smp("request", origin.medium, origin.peer, unit)
 
     def response(self, frame: bytes, origin: Origin) -> None:
-        self._hub.publish("smp", dir="response", medium=origin.medium, peer=origin.peer,
-                          frame=frame)
+        self._smp("response", origin.medium, origin.peer, frame)
 
 
 class ControlPlane:
     """Observe one started :class:`~smpsim.board.Board`, act on it, inject faults."""
 
-    def __init__(self, board: Board, *, keep: int = 10_000) -> None:
+    def __init__(self, board: Board, *, keep: int = KEEP) -> None:
         self.board = board
         self.device = board.device
         self.runner = board.runner

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from smpsim.records import Record, record
 from smpsim.transports.udp import parse_hostport
@@ -86,9 +87,13 @@ class ControlService(Record):
 
     @property
     def dashboard_url(self) -> str:
-        """The dashboard's address (once serving)."""
+        """The dashboard's address (once serving). With a token, the token rides in the
+        fragment, as ``#token=...``: a browser never sends a fragment to a server (so no proxy
+        or access log sees it), and the page moves it to the tab's session storage and out of
+        the address bar before it does anything else."""
         assert self.server is not None, "start() first"
-        return f"{self.server.url}/"
+        fragment = f"#token={quote(self.token, safe='')}" if self.token else ""
+        return f"{self.server.url}/{fragment}"
 
     async def stop(self) -> None:
         """Stop serving, stop watching, close the trace."""

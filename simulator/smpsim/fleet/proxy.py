@@ -19,7 +19,13 @@ import aiohttp
 from aiohttp import web
 
 from smpsim.control.fleet_api import BOARD_PREFIX, board_ids, dashboard_routes, unknown_board
-from smpsim.control.http import MAX_BODY, ControlServer, Refused, json_answer, read_body
+from smpsim.control.http import (
+    ControlServer,
+    Refused,
+    json_answer,
+    read_body,
+    stream_response,
+)
 from smpsim.control.plane import ACTIONS
 from smpsim.errors import ConfigError
 from smpsim.fleet.control import ControlOptions
@@ -142,6 +148,7 @@ class FleetProxy(ControlServer):
     async def _stream(self, request: web.Request, worker: Worker,
                       url: str) -> web.StreamResponse:
         """A WebSocket event stream, passed on both ways until either side closes."""
+        ws = stream_response(request)  # a browser's token protocol answered, never logged
         try:
             upstream = await self.session.ws_connect(url.replace("http", "ws", 1),
                                                      headers=worker.headers, autoping=True)
@@ -152,7 +159,6 @@ class FleetProxy(ControlServer):
             return json_answer(answer, status=exc.status if status == 200 else status)
         except aiohttp.ClientError as exc:
             raise Refused(502, f"a fleet worker did not answer: {exc}") from None
-        ws = web.WebSocketResponse(compress=False, heartbeat=20.0, max_msg_size=MAX_BODY)
         await ws.prepare(request)
         self._sockets.add(ws)
 

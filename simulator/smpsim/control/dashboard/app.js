@@ -30,6 +30,35 @@ const $ = (selector) => document.querySelector(selector);
 const BOARD = new URLSearchParams(location.search).get("board");
 const API = BOARD === null ? "/api" : `/api/boards/${encodeURIComponent(BOARD)}`;
 if (BOARD !== null) document.title = `${BOARD} - smpsim dashboard`;
+
+// -- the token of a board served with --control-token --------------------------------------------
+// The ready line's address carries it in the fragment (#token=...), which a browser never sends
+// to a server. It moves to this tab's session storage and out of the address bar (and history)
+// before anything else; it goes to the API as a bearer header, and to the event stream as a
+// WebSocket subprotocol (a browser cannot put a header on a WebSocket).
+const TOKEN_KEY = "smpsim.token";
+const token = takeToken();
+
+function takeToken() {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given === null) {
+    try { return sessionStorage.getItem(TOKEN_KEY); } catch (error) { return null; }
+  }
+  try { sessionStorage.setItem(TOKEN_KEY, given); } catch (error) { /* storage off: this load only */ }
+  history.replaceState(null, "", location.pathname + location.search);
+  return given;
+}
+
+function api(path, options = {}) {
+  if (!token) return fetch(path, options);
+  return fetch(path, { ...options, headers: { ...options.headers, Authorization: `Bearer ${token}` } });
+}
+
+function tokenProtocol() {
+  const bytes = new TextEncoder().encode(token);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return `bearer.${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+}
 const model = {
   board: null, boardAt: 0, slots: [], flash: null, faults: [],
   lines: [], consoleIndex: 0, smp: [], smpOpen: new Map(), upload: null,
@@ -81,7 +110,7 @@ function refresher(path, gapMs, apply) {
   async function run() {
     timer = 0; inFlight = true; last = performance.now();
     try {
-      const answer = await fetch(path, { cache: "no-store" });
+      const answer = await api(path, { cache: "no-store" });
       if (answer.ok) apply(await answer.json());
     } catch (error) {
       // The board went away: the event stream's reconnection reads everything again.
@@ -113,9 +142,12 @@ function connect() {
   const history = model.seq ? `since=${model.seq}` : "last=400";
   // Under a flood the server sends only the latest exchanges of each batch: a page shows no
   // more, and the board is spared turning the others into JSON for it.
-  socket = new WebSocket(`${scheme}//${location.host}${API}/events?${history}&smp=${STREAM_SMP}`);
+  const url = `${scheme}//${location.host}${API}/events?${history}&smp=${STREAM_SMP}`;
+  socket = token ? new WebSocket(url, ["smpsim", tokenProtocol()]) : new WebSocket(url);
+  let opened = false;
   setLink("connecting");
   socket.onopen = () => {
+    opened = true;
     setLink("live");
     refreshBoard(); refreshSlots(); refreshFlash(); refreshFaults();
   };
@@ -125,13 +157,22 @@ function connect() {
       if (line) take(JSON.parse(line));
     }
   };
-  socket.onclose = () => { setLink("lost"); setTimeout(connect, 1000); };
+  socket.onclose = async () => {
+    // A handshake refused for its token says nothing to the page: the API says why.
+    const refused = !opened && await api(`${API}/board`).then((answer) => answer.status === 401, () => false);
+    if (refused) { setLink(token ? "refused" : "token"); return; }
+    setLink("lost");
+    setTimeout(connect, 1000);
+  };
 }
 
 function setLink(state) {
   const link = $("#link");
   link.dataset.link = state;
-  link.textContent = state === "live" ? "live" : state === "lost" ? "reconnecting…" : "connecting…";
+  link.textContent = { live: "live", lost: "reconnecting…", connecting: "connecting…",
+    refused: "token refused", token: "token needed" }[state];
+  link.title = state === "refused" || state === "token"
+    ? "this board wants its token: open the address smpsim printed on its ready line" : "the event stream";
 }
 
 function take(event) {
@@ -292,6 +333,11 @@ function smpEvent(event) {
   markSlowly("smp", SMP_TABLE_MS);
 }
 
+function setCell(td, text, cls) {
+  if (td.textContent !== text) { td.textContent = text; td.title = text; }
+  if (td.className !== cls) td.className = cls;
+}
+
 function commandName(event) {
   const names = COMMANDS[event.group_name];
   return (names && names[event.cmd]) || `cmd ${event.cmd}`;
@@ -327,7 +373,7 @@ function summary(event, body) {
 
 // -- the console -------------------------------------------------------------------------------
 async function loadConsole() {
-  const answer = await fetch(`${API}/console?since=${model.consoleIndex}`, { cache: "no-store" });
+  const answer = await api(`${API}/console?since=${model.consoleIndex}`, { cache: "no-store" });
   if (!answer.ok) return;
   for (const entry of await answer.json()) {
     if (entry.index <= model.consoleIndex) continue;
@@ -404,22 +450,23 @@ const DRAW = {
     if (atBottom) pane.scrollTop = pane.scrollHeight;
   },
   smp() {
-    const rows = model.smp.slice(-KEEP_SMP).reverse().map((row) => {
-      const tr = document.createElement("tr");
+    // The same rows, their texts changed: in a flood the table is redrawn four times a
+    // second, and new elements each time would cost the browser more than the board.
+    const rows = model.smp.slice(-KEEP_SMP).reverse();
+    const body = $("#smp tbody");
+    while (body.rows.length < rows.length) {
+      const tr = body.insertRow();
+      for (let cell = 0; cell < 5; cell++) tr.insertCell();
+    }
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    rows.forEach((row, index) => {
       const rc = row.rc === null ? "…" : row.rc === 0 ? "0" :
         row.rcGroup !== undefined ? `${row.rc} (group ${row.rcGroup})` : `${row.rc} ${MGMT_ERR[row.rc] || ""}`;
       const rcClass = row.rc === null ? "rc-none" : row.rc === 0 ? "rc-ok" : "rc-bad";
-      for (const [text, cls] of [[row.uptime.toFixed(3), ""], [row.peer, ""],
-        [`${row.what} ${row.ask}`, ""], [rc, rcClass], [row.answer, ""]]) {
-        const td = document.createElement("td");
-        td.textContent = text;
-        td.title = text;
-        if (cls) td.className = cls;
-        tr.append(td);
-      }
-      return tr;
+      const cells = body.rows[index].cells;
+      [[row.uptime.toFixed(3), ""], [row.peer, ""], [`${row.what} ${row.ask}`, ""], [rc, rcClass],
+        [row.answer, ""]].forEach(([text, cls], cell) => setCell(cells[cell], text, cls));
     });
-    $("#smp tbody").replaceChildren(...rows);
   },
   faults() {
     const items = model.faults.filter((fault) => fault.active).map((fault) => {
@@ -690,7 +737,7 @@ async function send(method, path, body, done) {
   said.className = "";
   said.textContent = `${method} ${path}…`;
   try {
-    const answer = await fetch(path, {
+    const answer = await api(path, {
       method, headers: body ? { "Content-Type": "application/json" } : {},
       body: body ? JSON.stringify(body) : undefined,
     });
