@@ -108,6 +108,8 @@ class Runner:
         """Set to cut the paced boot in progress short (a reset, or the emulator stopping)."""
         self.online = asyncio.Event()
         """Set while the device is up and answering."""
+        self._up = False
+        """:attr:`online`'s state, read per request without a call."""
         self.boot_listeners: list[Callable[[], None]] = []
         """Called in the loop each time the application has come up (what runs after boot:
         the serial line starts its shell); not when MCUboot stays in serial recovery."""
@@ -146,7 +148,7 @@ class Runner:
     @property
     def in_recovery(self) -> bool:
         """MCUboot is serving serial recovery (the application is not running)."""
-        return self.device.in_recovery and self._has_recovery
+        return self._has_recovery and self.device.in_recovery
 
     def _handle(self, unit: bytes) -> Reply:
         if self.in_recovery:
@@ -166,9 +168,9 @@ class Runner:
                 else:
                     self._take(copy, out, origin)
             return
-        if self.monitor is not None:
-            self._take(unit, self._monitored_send(send, origin, self.monitor), origin)
-            return
+        monitor = self.monitor
+        if monitor is not None:
+            send = self._monitored_send(send, origin, monitor)
         self._take(unit, send, origin)
 
     def _monitored_send(self, send: Send, origin: Origin, monitor: Monitor) -> Send:
@@ -194,21 +196,21 @@ class Runner:
     def _take(self, unit: bytes, send: Send, origin: Origin) -> None:
         if self.monitor is not None:
             self.monitor.request(unit, origin)
-        recovery = self.in_recovery
+        recovery = self._has_recovery and self.device.in_recovery
         if recovery and origin.medium not in RECOVERY_MEDIA:
             return  # MCUboot serves its UART alone
-        online = self.online.is_set()
-        if self._busy or not online:
-            if online:
+        if self._busy or not self._up:
+            if self._up:
                 self._queue.append((unit, send))
             return
-        began = time.monotonic() if self.scale > 0 else 0.0
+        scale = self.scale
+        began = time.monotonic() if scale > 0 else 0.0
         try:
             reply = self._handle(unit) if recovery else self.server.handle(unit)
         except PowerLoss as exc:
             self._power_lost(exc)
             return
-        if reply.busy_s * self.scale <= 0 and not reply.effects:
+        if reply.busy_s * scale <= 0 and not reply.effects:
             for frame in reply.frames:
                 send(frame)
             return
@@ -309,6 +311,7 @@ class Runner:
         self._generation += 1
         self._late = 0.0  # a new schedule from the reset on
         self.online.clear()
+        self._up = False
         if self._boot_cut is not None:  # the reset line cuts a boot short, as power does
             self._boot_cut.set()
         if self._reset_timer is not None:  # a reset stops every timer
@@ -343,11 +346,13 @@ class Runner:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
             self.online.set()
+            self._up = True
             self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
         elif outcome.recovery:
             self.online.set()
+            self._up = True
             self._set_state("recovery")
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
