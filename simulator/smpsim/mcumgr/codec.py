@@ -349,8 +349,21 @@ def encode(value: Any) -> bytes:
     if type(value) is dict:  # a response body: skip one level of dispatch
         out.append(0xBF)
         for key, item in value.items():
-            _encode(out, key)
-            _encode(out, item)
+            # Short text keys and text values (an echo's {"r": text}) are written inline.
+            if type(key) is str and len(raw := key.encode("utf-8", "surrogateescape")) < 24:
+                out.append(0x60 | len(raw))
+                out += raw
+            else:
+                _encode(out, key)
+            if type(item) is str:
+                raw = item.encode("utf-8", "surrogateescape")
+                if len(raw) < 24:
+                    out.append(0x60 | len(raw))
+                else:
+                    _head(out, 3, len(raw))
+                out += raw
+            else:
+                _encode(out, item)
         out.append(0xFF)
     else:
         _encode(out, value)
