@@ -164,9 +164,10 @@ class Dispatcher:
             groups.append(RegisteredGroup(info, handlers, size))
         # MCUMGR_HANDLER_DEFINE entries are iterable sections, which the linker sorts by name.
         self.groups = sorted(groups, key=lambda g: g.info.symbol)
-        self._table = {(g.info.group_id, cmd): h for g in self.groups
-                       for cmd, h in g.handlers.items()}
+        self.table: dict[tuple[int, int], Handler] = {
+            (g.info.group_id, cmd): h for g in self.groups for cmd, h in g.handlers.items()}
+        """(group id, command id) -> handler, for the request path to look up without a call."""
 
     def lookup(self, group: int, cmd: int) -> Handler | None:
         """The handler for (group, cmd), or ``None`` when the build has none."""
-        return self._table.get((group, cmd))
+        return self.table.get((group, cmd))

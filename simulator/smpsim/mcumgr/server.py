@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from smpsim.device.mcu import Device
 
 log = logging.getLogger(__name__)
+DEBUG = logging.DEBUG
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class Server:
         self._max_body = fw.buf_size - HEADER_SIZE
         self._verbose = fw.verbose_errors
         self._v1 = fw.original_protocol
+        self._handlers = self.dispatcher.table
 
     def handle(self, unit: bytes) -> Reply:
         """Serve every frame in ``unit`` (a datagram, a serial packet, a BLE packet)."""
@@ -96,7 +98,7 @@ class Server:
     def _single(self, header: Header, unit: bytes, start: int,
                 effects: list[Effect]) -> tuple[bytes, bool]:
         """One frame -> (response frame, whether to go on with the unit)."""
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(DEBUG):
             log.debug("%d/%d op %d seq %d len %d", header.group, header.cmd, header.op,
                       header.seq, header.length)
         op, version = header.op, header.version
@@ -106,7 +108,7 @@ class Server:
             return self._error(header, MgmtErr.UNSUPPORTED_TOO_OLD, None), False
         if version > 1:
             return self._error(header, MgmtErr.UNSUPPORTED_TOO_NEW, None), False
-        handler = self.dispatcher.lookup(header.group, header.cmd)
+        handler = self._handlers.get((header.group, header.cmd))
         fn = None if handler is None else (handler.read if op == 0 else handler.write)
         if fn is None:
             return self._error(header, MgmtErr.ENOTSUP, None), False
