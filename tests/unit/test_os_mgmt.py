@@ -74,6 +74,18 @@ def test_echo_refuses_a_non_text_d_with_rc_3(payload_hex: str) -> None:
     assert _body(server(), WRITE, ECHO, H(payload_hex)) == H("bf62726303ff")
 
 
+@pytest.mark.parametrize(("payload_hex", "answer_hex"), [
+    ("a1 6164 65 68656c6c6f 05 ff", "bf 6172 65 68656c6c6f ff"),  # what follows the map is ignored
+    ("a1 6164 65 68656c6c", "bf 627263 03 ff"),  # the text runs past the unit: rc 3
+    ("a1 6164 77" + "61" * 23, "bf 6172 77" + "61" * 23 + " ff"),  # the longest one-byte head
+    ("a1 6164 78 18" + "61" * 24, "bf 6172 78 18" + "61" * 24 + " ff"),  # a two-byte head
+])
+def test_echo_reads_a_single_d_as_the_general_decoder_does(payload_hex: str,
+                                                           answer_hex: str) -> None:
+    # The handler reads {"d": short text} inline; these are its edges.
+    assert _body(server(), WRITE, ECHO, H(payload_hex)) == H(answer_hex)
+
+
 def test_echo_returns_invalid_utf8_byte_for_byte() -> None:
     assert _body(server(), WRITE, ECHO, H("a1 6164 63 ff00fe")) == H("bf 6172 63 ff00fe ff")
 
