@@ -150,19 +150,20 @@ class StreamWriter(Record):
         """``flash_img_buffered_write``; raises :class:`FlashError` or :class:`StreamOverflow`."""
         if self.written + len(self.buf) + len(data) > self.area.size - self.base:
             raise StreamOverflow(f"{len(data)} bytes past the end of {self.area.name}")
-        view = memoryview(data)
+        pos, end = 0, len(data)
         if self.buf:  # top up the waiting buffer first
-            take = IMG_BLOCK_BUF_SIZE - len(self.buf)
-            self.buf += view[:take]
-            view = view[take:]
+            pos = IMG_BLOCK_BUF_SIZE - len(self.buf)
+            self.buf += data[:pos]
             if len(self.buf) == IMG_BLOCK_BUF_SIZE:
                 self._sync()
         # Whole buffers go to flash straight from the request, without a round through buf:
-        # the same writes at the same offsets as buffering them would make.
-        while len(view) >= IMG_BLOCK_BUF_SIZE:
-            self._program(bytes(view[:IMG_BLOCK_BUF_SIZE]))
-            view = view[IMG_BLOCK_BUF_SIZE:]
-        self.buf += view
+        # the same writes at the same offsets as buffering them would make. (Slices of the
+        # bytes, each copied once: a memoryview's slices cost more than they save here.)
+        while end - pos >= IMG_BLOCK_BUF_SIZE:
+            self._program(data[pos:pos + IMG_BLOCK_BUF_SIZE])
+            pos += IMG_BLOCK_BUF_SIZE
+        if pos < end:
+            self.buf += data[pos:]
         if flush:
             if self.buf:
                 self._sync()
