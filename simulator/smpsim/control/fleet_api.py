@@ -30,14 +30,18 @@ def unknown_board(board_id: str) -> Refused:
     return Refused(404, f"no board {board_id!r} in this fleet (GET /api/boards lists them)")
 
 
-def board_ids(body: dict[str, Any]) -> list[str] | None:
-    """The ``boards`` field of a fleet action (``None``: every board), checked."""
+async def fleet_action(request: web.Request) -> tuple[str, dict[str, Any], list[str] | None]:
+    """A fleet action's name, its fields for each board and the ``boards`` it names (``None``:
+    every board), checked."""
+    name = request.match_info["name"]
+    if name not in ACTIONS:
+        raise Refused(404, f"no action {name!r}; known: {', '.join(ACTIONS)}")
+    body = await read_body(request, empty_ok=True)
     ids = body.pop("boards", None)
-    if ids is None:
-        return None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+    if ids is not None and (not isinstance(ids, list)
+                            or not all(isinstance(i, str) for i in ids)):
         raise Refused(400, "boards: must be a list of board ids")
-    return ids
+    return name, body, ids
 
 
 def dashboard_routes(first: str | None) -> list[web.RouteDef]:
@@ -102,11 +106,7 @@ class FleetControlServer(ControlServer):
                             for entry in self.entries])
 
     async def _fleet_action(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in ACTIONS:
-            raise Refused(404, f"no action {name!r}; known: {', '.join(ACTIONS)}")
-        body = await read_body(request, empty_ok=True)
-        ids = board_ids(body)
+        name, body, ids = await fleet_action(request)
         if ids is None:
             ids = [entry["id"] for entry in self.entries]
         planes = [self._plane(board_id) for board_id in ids]  # every id known before acting

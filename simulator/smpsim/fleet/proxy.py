@@ -18,15 +18,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from smpsim.control.fleet_api import BOARD_PREFIX, board_ids, dashboard_routes, unknown_board
+from smpsim.control.fleet_api import BOARD_PREFIX, dashboard_routes, fleet_action, unknown_board
 from smpsim.control.http import (
     ControlServer,
     Refused,
     json_answer,
-    read_body,
     stream_response,
 )
-from smpsim.control.plane import ACTIONS
 from smpsim.errors import ConfigError
 from smpsim.fleet.control import ControlOptions
 
@@ -97,11 +95,7 @@ class FleetProxy(ControlServer):
         return json_answer([self._public(entry) for _, part in answers for entry in part])
 
     async def _fleet_action(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        if name not in ACTIONS:
-            raise Refused(404, f"no action {name!r}; known: {', '.join(ACTIONS)}")
-        body = await read_body(request, empty_ok=True)
-        ids = board_ids(body)
+        name, body, ids = await fleet_action(request)
         shares: dict[int, list[str]] = {}
         for board_id in ids if ids is not None else self.where:
             worker = self.where.get(board_id)
