@@ -1,7 +1,8 @@
 """The application's view of its image slots: what Zephyr's img_mgmt and ``dfu/mcuboot`` use.
 
 Slot 0 of an image is its primary slot (where it runs from), slot 1 its secondary slot (where
-updates are uploaded). Everything is read from, and written to, the flash: no state is kept here.
+updates are uploaded). Everything is read from, and written to, the flash: no state is kept here
+besides each slot's trailer layout (fixed by the build, as MCUboot's offsets are constants).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ class Dfu:
         self.mode = Mode(config.mode)
         self.image_count = partitions.image_count
         self.max_img_sectors = max_img_sectors
+        # Made here, not per request: a TrailerLayout is a frozen record, slow to build, and the
+        # first upload chunk wants three of them (two trailer reads and the trailer's offset).
+        self._layouts: dict[tuple[int, int], TrailerLayout] = {}
+        for image in range(self.image_count):
+            for slot in (0, 1):
+                area = self._area(image, slot)
+                self._layouts[image, slot] = TrailerLayout(
+                    area.size, config.max_align, area.write_block, self.mode, max_img_sectors)
 
     def area(self, image: int, slot: int) -> FlashArea | None:
         """Slot ``slot`` (0 primary, 1 secondary) of ``image``; ``None`` if there is none."""
@@ -47,23 +56,29 @@ class Dfu:
             raise ValueError(f"image {image} has no slot {slot}")
         return area
 
+    def layout(self, image: int, slot: int) -> TrailerLayout:
+        """Where the trailer fields of a slot lie."""
+        layout = self._layouts.get((image, slot))
+        if layout is None:
+            raise ValueError(f"image {image} has no slot {slot}")
+        return layout
+
     def trailer_state(self, image: int, slot: int) -> SwapState:
         """The decoded trailer of a slot."""
-        area = self._area(image, slot)
-        layout = TrailerLayout(area.size, self.config.max_align, area.write_block, self.mode,
-                               self.max_img_sectors)
-        return Trailer(area, layout).read_state()
+        return Trailer(self._area(image, slot), self.layout(image, slot)).read_state()
 
     def swap_type(self, image: int) -> SwapType:
         """``boot_swap_type_multi``: what MCUboot would do with ``image`` at the next boot."""
         return swap_type(self.trailer_state(image, 0), self.trailer_state(image, 1), self.mode)
 
-    def start(self, image: int, slot: int) -> int:
-        """Offset of the image inside the slot (``boot_get_image_start_offset``)."""
+    def start(self, image: int, slot: int, swap: SwapType | None = None) -> int:
+        """Offset of the image inside the slot (``boot_get_image_start_offset``); ``swap`` is
+        ``image``'s :meth:`swap_type` when the caller has just read it."""
         if slot == 0:
             return 0
         area = self._area(image, slot)
-        return upload_offset(self.mode, area.sectors[0].size, self.swap_type(image))
+        return upload_offset(self.mode, area.sectors[0].size,
+                             self.swap_type(image) if swap is None else swap)
 
     def reader(self, image: int, slot: int) -> tuple[Callable[[int, int], bytes], int]:
         """A ``read(offset, length)`` over the image in a slot, and the bytes available."""

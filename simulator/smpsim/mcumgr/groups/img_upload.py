@@ -20,7 +20,7 @@ from smpsim.config import ImgConfig
 from smpsim.device.dfu import Dfu
 from smpsim.device.flash import FlashError
 from smpsim.device.mcuboot.header import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader
-from smpsim.device.mcuboot.trailer import SwapType, TrailerLayout
+from smpsim.device.mcuboot.trailer import SwapType
 from smpsim.device.partitions import FlashArea
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr
 from smpsim.records import Record, record
@@ -59,9 +59,11 @@ class NextBoot(enum.Enum):
     """The running image is unconfirmed: the next boot goes back to the other slot."""
 
 
-def next_boot(dfu: Dfu, image: int) -> tuple[int, NextBoot]:
-    """``img_mgmt_get_next_boot_slot``: (slot that boots next, kind of boot)."""
-    swap = dfu.swap_type(image)
+def next_boot(dfu: Dfu, image: int, swap: SwapType | None = None) -> tuple[int, NextBoot]:
+    """``img_mgmt_get_next_boot_slot``: (slot that boots next, kind of boot); ``swap`` is
+    ``image``'s swap type when the caller has just read it."""
+    if swap is None:
+        swap = dfu.swap_type(image)
     if swap is SwapType.TEST:
         return 1, NextBoot.TEST
     if swap is SwapType.PERM:
@@ -88,9 +90,10 @@ def slot_flags(dfu: Dfu, image: int) -> tuple[dict[str, bool], dict[str, bool]]:
     return active, other
 
 
-def slot_in_use(dfu: Dfu, image: int, slot: int, allow_erase_pending: bool) -> bool:
+def slot_in_use(dfu: Dfu, image: int, slot: int, allow_erase_pending: bool,
+                swap: SwapType | None = None) -> bool:
     """``img_mgmt_slot_in_use``: whether the slot may not be erased or uploaded to."""
-    nbs, kind = next_boot(dfu, image)
+    nbs, kind = next_boot(dfu, image, swap)
     if slot == nbs and kind is NextBoot.REVERT:
         return True  # the image to go back to
     scheduled = (slot == nbs and kind is NextBoot.TEST) or (nbs != 0 and kind is NextBoot.NORMAL)
@@ -99,9 +102,9 @@ def slot_in_use(dfu: Dfu, image: int, slot: int, allow_erase_pending: bool) -> b
     return slot == 0
 
 
-def upload_slot(dfu: Dfu, image: int, allow_erase_pending: bool) -> int | None:
-    """The image whose secondary slot takes an upload (``img_mgmt_get_unused_slot_area_id``);
-    ``None`` when there is none.
+def upload_slot(dfu: Dfu, image: int, allow_erase_pending: bool) -> tuple[int, SwapType] | None:
+    """The image whose secondary slot takes an upload (``img_mgmt_get_unused_slot_area_id``)
+    with its swap type (read once for the whole first chunk); ``None`` when there is none.
 
     Single-image builds ignore ``image`` and pick the first free slot of image 0 (the primary
     is always in use, so it is the secondary or none). Multi-image builds use the secondary of
@@ -111,7 +114,8 @@ def upload_slot(dfu: Dfu, image: int, allow_erase_pending: bool) -> int | None:
         image = 0
     elif image >= dfu.image_count:
         return None
-    return None if slot_in_use(dfu, image, 1, allow_erase_pending) else image
+    swap = dfu.swap_type(image)
+    return None if slot_in_use(dfu, image, 1, allow_erase_pending, swap) else (image, swap)
 
 
 class StreamOverflow(Exception):
@@ -146,19 +150,20 @@ class StreamWriter(Record):
         """``flash_img_buffered_write``; raises :class:`FlashError` or :class:`StreamOverflow`."""
         if self.written + len(self.buf) + len(data) > self.area.size - self.base:
             raise StreamOverflow(f"{len(data)} bytes past the end of {self.area.name}")
-        view = memoryview(data)
+        pos, end = 0, len(data)
         if self.buf:  # top up the waiting buffer first
-            take = IMG_BLOCK_BUF_SIZE - len(self.buf)
-            self.buf += view[:take]
-            view = view[take:]
+            pos = IMG_BLOCK_BUF_SIZE - len(self.buf)
+            self.buf += data[:pos]
             if len(self.buf) == IMG_BLOCK_BUF_SIZE:
                 self._sync()
         # Whole buffers go to flash straight from the request, without a round through buf:
-        # the same writes at the same offsets as buffering them would make.
-        while len(view) >= IMG_BLOCK_BUF_SIZE:
-            self._program(bytes(view[:IMG_BLOCK_BUF_SIZE]))
-            view = view[IMG_BLOCK_BUF_SIZE:]
-        self.buf += view
+        # the same writes at the same offsets as buffering them would make. (Slices of the
+        # bytes, each copied once: a memoryview's slices cost more than they save here.)
+        while end - pos >= IMG_BLOCK_BUF_SIZE:
+            self._program(data[pos:pos + IMG_BLOCK_BUF_SIZE])
+            pos += IMG_BLOCK_BUF_SIZE
+        if pos < end:
+            self.buf += data[pos:]
         if flush:
             if self.buf:
                 self._sync()
@@ -210,19 +215,13 @@ def _slot_sha(area: FlashArea, base: int, size: int) -> bytes | None:
     return hashlib.sha256(area.read(base, size)).digest()
 
 
-def trailer_status_off(dfu: Dfu, area: FlashArea) -> int:
-    """``boot_get_trailer_status_offset``: start of the slot's trailer."""
-    layout = TrailerLayout(area.size, dfu.config.max_align, area.write_block, dfu.mode,
-                           dfu.max_img_sectors)
-    return layout.status_off
-
-
-def erase_for_upload(dfu: Dfu, area: FlashArea, base: int, size: int) -> None:
+def erase_for_upload(area: FlashArea, base: int, size: int, status: int) -> None:
     """``img_mgmt_erase_image_data``: erase what the image will cover, then the trailer.
 
     One erase call from the slot's start to the end of the page holding the image's last byte
     (the swap-offset gap before ``base`` included), then, if the trailer lies beyond that, one
-    call from the trailer's first page to the end of the slot.
+    call from the trailer's first page to the end of the slot. ``status`` is the trailer's
+    start (``boot_get_trailer_status_offset``).
     """
     end = base + size  # the image's last byte is end - 1
     if area.offset + end - 1 >= area.flash.size:
@@ -236,7 +235,6 @@ def erase_for_upload(dfu: Dfu, area: FlashArea, base: int, size: int) -> None:
     try:
         if erase_size:
             area.erase(0, erase_size)
-        status = trailer_status_off(dfu, area)
         if status >= erase_size:
             first = area.sectors[area.sector_index(status)].offset
             area.erase(first, area.size - first)
@@ -308,9 +306,10 @@ def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
         raise GroupError(E.INVALID_HASH)
     if sha and state is not None and state.sha == sha:
         return None  # the same upload again: resume where it stands
-    image = upload_slot(dfu, args.get("image", 0), cfg.allow_erase_pending)
-    if image is None:
+    slot = upload_slot(dfu, args.get("image", 0), cfg.allow_erase_pending)
+    if slot is None:
         raise GroupError(E.NO_FREE_SLOT, rsn=NO_SLOT)
+    image, swap = slot
     area = dfu.area(image, 1)
     assert area is not None
     if size > area.size:
@@ -322,8 +321,9 @@ def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
         if running.version.key() >= header.version.key():
             raise GroupError(E.CURRENT_VERSION_IS_NEWER, rsn=DOWNGRADE)
     erase = not cfg.erase_progressively and not area.is_erased()
-    base = dfu.start(image, 1)
-    writer = StreamWriter(area, base, cfg.erase_progressively, trailer_status_off(dfu, area))
+    base = dfu.start(image, 1, swap)
+    status = dfu.layout(image, 1).status_off
+    writer = StreamWriter(area, base, cfg.erase_progressively, status)
     new = Upload(image, size, sha, writer)
     device.ram.put(new)
     if cfg.image_check and len(sha) == DATA_SHA_LEN and _slot_sha(area, base, size) == sha:
@@ -331,5 +331,5 @@ def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
         device.ram.pop(Upload)
         return {"off": size, "match": True}
     if erase:
-        erase_for_upload(dfu, area, base, size)
+        erase_for_upload(area, base, size, status)
     return new
