@@ -4,7 +4,8 @@ clocks (the board's emulated uptime and the host's wall time).
 Publishing must be cheap (an SMP exchange publishes two events on the request path): an event
 keeps what it was given, raw bytes included, and is turned into JSON only when somebody reads it
 (:meth:`Event.to_json`, :meth:`Event.to_line`). The hub keeps the last ``keep`` events for late
-joiners, and is safe to publish into from the thread a paced boot runs in.
+joiners, and is safe to publish into from any thread (the pytest plugin's board runs in a
+thread of its own, its tests in another).
 """
 
 from __future__ import annotations

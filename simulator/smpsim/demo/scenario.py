@@ -77,7 +77,7 @@ class Narrator:
         print(f"[{time.monotonic() - self.started:6.1f} s] {text}", file=self.out, flush=True)
 
     def _event(self, event: Event) -> None:
-        # Called in the publishing thread (a paced boot's worker): print from the loop's.
+        # Called wherever the event was published: print from the loop's thread.
         self.loop.call_soon_threadsafe(self._tell, event.kind, event.data)
 
     def _tell(self, kind: str, data: dict[str, Any]) -> None:

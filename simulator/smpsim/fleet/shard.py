@@ -25,7 +25,7 @@ from smpsim.transports.serial.endpoints import PtyEndpoint
 from smpsim.transports.udp import UdpEndpoint
 
 START_AT_ONCE = 1024
-"""Boards booting at the same time while the fleet starts: bounds the boot threads (and their
+"""Boards booting at the same time while the fleet starts: bounds the boots (and their greenlets'
 stacks) of a large shard at a time scale above 0. A reset later is not bounded: every board
 comes back on its own schedule."""
 
