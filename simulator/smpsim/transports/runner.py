@@ -232,7 +232,7 @@ class Runner:
                 for frame in reply.frames:
                     send(frame)
                 self._apply(reply)
-                if not self._queue or not self.online.is_set():
+                if not self._queue or not self._up:
                     return
                 unit, send = self._queue.popleft()
                 began = time.monotonic()
@@ -307,11 +307,18 @@ class Runner:
         for listener in self.scale_listeners:
             listener(scale)
 
+    def _set_online(self, up: bool) -> None:
+        """:attr:`online` and its copy read per request, changed together."""
+        self._up = up
+        if up:
+            self.online.set()
+        else:
+            self.online.clear()
+
     def _stop(self) -> None:
         self._generation += 1
         self._late = 0.0  # a new schedule from the reset on
-        self.online.clear()
-        self._up = False
+        self._set_online(False)
         if self._boot_cut is not None:  # the reset line cuts a boot short, as power does
             self._boot_cut.set()
         if self._reset_timer is not None:  # a reset stops every timer
@@ -345,14 +352,12 @@ class Runner:
         if generation != self._generation:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
-            self.online.set()
-            self._up = True
+            self._set_online(True)
             self._set_state("online")
             for listener in self.boot_listeners:
                 listener()
         elif outcome.recovery:
-            self.online.set()
-            self._up = True
+            self._set_online(True)
             self._set_state("recovery")
         elif outcome.reset_after_s is not None:
             log.warning("%s", outcome.reason)
