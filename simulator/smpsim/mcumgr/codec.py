@@ -276,6 +276,16 @@ def _head(out: bytearray, major: int, value: int) -> None:
         out += value.to_bytes(8, "big")
 
 
+def head_bytes(major: int, value: int) -> bytes:
+    """The shortest head of an item of ``major`` type with argument ``value`` (as
+    :func:`encode` writes it), for handlers that write their hot answers themselves."""
+    if value < 24:
+        return bytes(((major << 5) | value,))
+    out = bytearray()
+    _head(out, major, value)
+    return bytes(out)
+
+
 def _encode(out: bytearray, value: Any) -> None:
     # Exact types first (the request path: str keys, small ints, plain dicts), then the rest.
     kind = type(value)

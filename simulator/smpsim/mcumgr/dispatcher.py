@@ -6,7 +6,8 @@ A handler is one function in its group module::
     def echo(req: Request) -> Body: ...
 
 It reads its arguments with :meth:`Request.fields`, returns the response map (``None`` for the
-empty map), and raises :class:`MgmtError` or :class:`GroupError` for errors.
+empty map; ``bytes`` for a map it encoded itself, as the hot answers are), and raises
+:class:`MgmtError` or :class:`GroupError` for errors.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from smpsim.config import Profile
     from smpsim.device.mcu import Device
 
-Body = Mapping[str, Any] | None
+Body = Mapping[str, Any] | bytes | None
 HandlerFn = Callable[["Request"], Body]
 Check = Callable[[Any], bool]
 

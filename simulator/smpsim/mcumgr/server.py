@@ -17,13 +17,14 @@ from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.dispatcher import Dispatcher, Effect, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, translate_v1
 from smpsim.mcumgr.groups import IMPLEMENTED
-from smpsim.mcumgr.header import HEADER_SIZE, Header
+from smpsim.mcumgr.header import HEADER_SIZE, Header, pack_header, unpack_header
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
 
 log = logging.getLogger(__name__)
 DEBUG = logging.DEBUG
+_tuple_new = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -60,19 +61,22 @@ class Server:
         self._verbose = fw.verbose_errors
         self._v1 = fw.original_protocol
         self._handlers = self.dispatcher.table
+        self._clock = device.clock
 
     def handle(self, unit: bytes) -> Reply:
         """Serve every frame in ``unit`` (a datagram, a serial packet, a BLE packet)."""
-        clock = self.device.clock
+        clock = self._clock
         end = len(unit)
         if end >= HEADER_SIZE:
-            header = Header.parse(unit, 0)
-            if header.length == end - HEADER_SIZE:
+            fields = unpack_header(unit, 0)
+            if fields[2] == end - HEADER_SIZE:
                 # One frame filling the unit (what clients send): the loop below would answer
-                # it alike, with one more round of bookkeeping per request.
+                # it alike, with one more round of bookkeeping per request. The header tuple
+                # is made here, as Header.parse makes it, without a call.
+                byte0 = fields[0]
+                header = _tuple_new(Header, (byte0 & 0x07, (byte0 >> 3) & 0x03, *fields[1:]))
                 busy_before = clock.busy_total
-                effects: list[Effect] = []
-                frame, _ = self._single(header, unit, HEADER_SIZE, effects)
+                frame, _, effects = self._single(header, unit, HEADER_SIZE)
                 return Reply([frame], effects, clock.busy_total - busy_before)
         reply = Reply()
         busy_before = clock.busy_total
@@ -83,8 +87,9 @@ class Server:
             if header.length > end - start:
                 reply.frames.append(self._error(header, MgmtErr.ECORRUPT, None))
                 break
-            frame, ok = self._single(header, unit, start, reply.effects)
+            frame, ok, effects = self._single(header, unit, start)
             reply.frames.append(frame)
+            reply.effects += effects
             if not ok:
                 break
             pos = start + header.length
@@ -95,41 +100,43 @@ class Server:
         body = _rc_body(rc, rsn, self._verbose)
         return header.response(len(body)) + body
 
-    def _single(self, header: Header, unit: bytes, start: int,
-                effects: list[Effect]) -> tuple[bytes, bool]:
-        """One frame -> (response frame, whether to go on with the unit)."""
+    def _single(self, header: Header, unit: bytes, start: int) -> tuple[bytes, bool, list[Effect]]:
+        """One frame -> (response frame, whether to go on with the unit, its effects)."""
+        op, version, _, _, group, seq, cmd = header
         if log.isEnabledFor(DEBUG):
-            log.debug("%d/%d op %d seq %d len %d", header.group, header.cmd, header.op,
-                      header.seq, header.length)
-        op, version = header.op, header.version
+            log.debug("%d/%d op %d seq %d len %d", group, cmd, op, seq, header.length)
         if op != 0 and op != 2:  # noqa: PLR1714 - plain int compares on the hot path
-            return self._error(header, MgmtErr.ENOTSUP, None), False
+            return self._error(header, MgmtErr.ENOTSUP, None), False, []
         if version == 0 and not self._v1:
-            return self._error(header, MgmtErr.UNSUPPORTED_TOO_OLD, None), False
+            return self._error(header, MgmtErr.UNSUPPORTED_TOO_OLD, None), False, []
         if version > 1:
-            return self._error(header, MgmtErr.UNSUPPORTED_TOO_NEW, None), False
-        handler = self._handlers.get((header.group, header.cmd))
+            return self._error(header, MgmtErr.UNSUPPORTED_TOO_NEW, None), False, []
+        handler = self._handlers.get((group, cmd))
         fn = None if handler is None else (handler.read if op == 0 else handler.write)
         if fn is None:
-            return self._error(header, MgmtErr.ENOTSUP, None), False
+            return self._error(header, MgmtErr.ENOTSUP, None), False, []
         request = Request(header, unit, self.device, self.profile, start)
         try:
             result = fn(request)
-            body = encode(result) if result else b"\xbf\xff"
+            # A handler may answer with its body encoded already (the hot answers: an echo, an
+            # upload's next offset).
+            body = result if type(result) is bytes else encode(result) if result else b"\xbf\xff"
         except MgmtError as exc:
-            return self._error(header, exc.rc, exc.rsn), False
+            return self._error(header, exc.rc, exc.rsn), False, []
         except GroupError as exc:
             if version == 0:
-                return self._error(header, translate_v1(header.group, exc.rc), exc.rsn), False
-            body = encode({"err": {"group": header.group, "rc": exc.rc}, **exc.extra})
+                return (self._error(header, translate_v1(group, exc.rc), exc.rsn), False,
+                        [])
+            body = encode({"err": {"group": group, "rc": exc.rc}, **exc.extra})
         except PowerLoss:
             raise  # not an answer: the board is off
         except Exception:
             # A bug in smpsim, not hostile input: say so loudly, answer as a failed handler.
-            log.exception("handler %d/%d failed", header.group, header.cmd)
-            return self._error(header, MgmtErr.EUNKNOWN, None), False
+            log.exception("handler %d/%d failed", group, cmd)
+            return self._error(header, MgmtErr.EUNKNOWN, None), False, []
         if len(body) > self._max_body:
-            return self._error(header, MgmtErr.EMSGSIZE, None), False
-        if request.effects:
-            effects.extend(request.effects)
-        return header.response(len(body)) + body, True
+            return self._error(header, MgmtErr.EMSGSIZE, None), False, []
+        # Header.response without the call: op is 0 or 2 and version 0 or 1 here, so the
+        # answer's op is op + 1 (READ_RSP, WRITE_RSP) and its version the request's.
+        return (pack_header((version << 3) | (op + 1), 0, len(body), group, seq, cmd) + body,
+                True, request.effects)

@@ -140,12 +140,60 @@ def state_write(req: Request) -> Body:
     return state_body(req, dfu)
 
 
+_CHUNK_PREFIX = b"\xa2\x63off"
+_DATA_KEY = b"\x64data"
+_ARGUMENT_BYTES = (1, 2, 4)
+"""Bytes after a head whose additional information is 24, 25, 26 (8-byte ones: the general
+path)."""
+
+
+def _chunk_args(data: bytes, start: int) -> dict[str, Any] | None:
+    """A chunk after the first as clients send it, ``{"off": uint, "data": bstr}`` in that
+    order, read inline: what :meth:`Request.fields` would find in it. ``None`` for any other
+    map, which the general path reads (and refuses what zcbor refuses)."""
+    if type(data) is not bytes or not data.startswith(_CHUNK_PREFIX, start):
+        return None
+    end = len(data)
+    pos = start + 5
+    info = data[pos] if pos < end else 0xFF
+    if info < 24:
+        off, pos = info, pos + 1
+    elif info <= 26:
+        stop = pos + 1 + _ARGUMENT_BYTES[info - 24]
+        if stop > end:
+            return None
+        off, pos = int.from_bytes(data[pos + 1:stop], "big"), stop  # <= 0xFFFFFFFF: a UINT32
+    else:
+        return None
+    if not data.startswith(_DATA_KEY, pos):
+        return None
+    pos += 5
+    info = data[pos] - 0x40 if pos < end else 0xFF
+    if 0 <= info < 24:
+        length, pos = info, pos + 1
+    elif 24 <= info <= 26:
+        stop = pos + 1 + _ARGUMENT_BYTES[info - 24]
+        if stop > end:
+            return None
+        length, pos = int.from_bytes(data[pos + 1:stop], "big"), stop
+    else:
+        return None
+    if pos + length > end:
+        return None
+    return {"off": off, "data": data[pos:pos + length]}
+
+
 @IMG.write("upload")
 def upload(req: Request) -> Body:
     """One chunk: ``{"image", "off", "data"}``, the first one with ``len`` (and ``sha``,
     ``upgrade``). Answers ``{"off": next}`` (+ ``"match"`` at the end with image check)."""
-    args = req.fields(UPLOAD_SCHEMA)
-    return img_upload.upload(req.device, _dfu(req), req.profile.firmware.img, args)
+    args = _chunk_args(req.data, req.start)
+    if args is None:
+        args = req.fields(UPLOAD_SCHEMA)
+    dfu = req.device.dfu
+    if dfu is None:  # as _dfu, without the call
+        raise MgmtError(MgmtErr.ENOTSUP)
+    return img_upload.upload(req.device, dfu, req.profile.firmware.img, args)
 
 
 @IMG.write("erase")

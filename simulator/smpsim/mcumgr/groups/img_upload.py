@@ -22,6 +22,7 @@ from smpsim.device.flash import FlashError
 from smpsim.device.mcuboot.header import IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageHeader
 from smpsim.device.mcuboot.trailer import SwapType
 from smpsim.device.partitions import FlashArea
+from smpsim.mcumgr.codec import head_bytes
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr
 from smpsim.records import Record, record
 
@@ -242,56 +243,62 @@ def erase_for_upload(area: FlashArea, base: int, size: int, status: int) -> None
         raise GroupError(E.FLASH_ERASE_FAILED, rsn=ERASE_FAILED) from None
 
 
-def upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> dict[str, Any]:
-    """The upload command (``img_mgmt_upload``); any group error ends the upload in progress."""
+_OFF_ANSWER = b"\xbf\x63off"
+
+
+def off_answer(off: int) -> bytes:
+    """``{"off": off}`` encoded, as :func:`~smpsim.mcumgr.codec.encode` writes it: the answer
+    to nearly every chunk, written without a map."""
+    return _OFF_ANSWER + head_bytes(0, off) + b"\xff"
+
+
+def upload(device: Device, dfu: Dfu, cfg: ImgConfig,
+           args: dict[str, Any]) -> dict[str, Any] | bytes:
+    """The upload command (``img_mgmt_upload``); any group error ends the upload in progress.
+    Answers ``{"off": next}`` encoded, or a map (``match`` at the end with image check)."""
     try:
-        return _upload(device, dfu, cfg, args)
+        state: Upload | None = device.ram.get(Upload)
+        off = args.get("off", SIZE_MAX)
+        data: bytes = args.get("data", b"")
+        if off == SIZE_MAX:
+            raise GroupError(E.INVALID_OFFSET, rsn=HDR_MALFORMED)
+        if off == 0:
+            first = _first_chunk(device, dfu, cfg, args, state)
+            if first is None:  # resumed: say where the upload stands
+                assert state is not None
+                return off_answer(state.off)
+            if isinstance(first, dict):
+                return first
+            state = first
+        elif state is None or off != state.off:
+            # Not where we are: drop the data and say where we are (no upload: 0).
+            return off_answer(state.off if state else 0)
+        elif off + len(data) > state.size:
+            raise GroupError(E.INVALID_IMAGE_DATA_OVERRUN, rsn=DATA_OVERRUN)
+        if not data:
+            return off_answer(state.off)
+        last = state.off + len(data) == state.size
+        try:
+            state.writer.write(data, last)
+        except (FlashError, StreamOverflow):
+            raise GroupError(E.FLASH_WRITE_FAILED, rsn=WRITE_FAILED) from None
+        state.off += len(data)
+        if not last:
+            return off_answer(state.off)
+        device.ram.pop(Upload)
+        if cfg.image_check:
+            return {"off": state.off, "match": state.matches()}
+        return off_answer(state.off)
     except GroupError:
         device.ram.pop(Upload)
         raise
 
 
-def _upload(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any]) -> dict[str, Any]:
-    state: Upload | None = device.ram.get(Upload)
-    off = args.get("off", SIZE_MAX)
-    data: bytes = args.get("data", b"")
-    if off == SIZE_MAX:
-        raise GroupError(E.INVALID_OFFSET, rsn=HDR_MALFORMED)
-    if off == 0:
-        first = _first_chunk(device, dfu, cfg, args)
-        if first is None:  # resumed: say where the upload stands
-            assert state is not None
-            return {"off": state.off}
-        if isinstance(first, dict):
-            return first
-        state = first
-    elif state is None or off != state.off:
-        # Not where we are: drop the data and say where we are (no upload: 0).
-        return {"off": state.off if state else 0}
-    elif off + len(data) > state.size:
-        raise GroupError(E.INVALID_IMAGE_DATA_OVERRUN, rsn=DATA_OVERRUN)
-    body: dict[str, Any] = {}
-    last = False
-    if data:
-        last = state.off + len(data) == state.size
-        try:
-            state.writer.write(data, flush=last)
-        except (FlashError, StreamOverflow):
-            raise GroupError(E.FLASH_WRITE_FAILED, rsn=WRITE_FAILED) from None
-        state.off += len(data)
-        if state.off == state.size:
-            device.ram.pop(Upload)
-    body["off"] = state.off
-    if last and cfg.image_check:
-        body["match"] = state.matches()
-    return body
-
-
-def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig,
-                 args: dict[str, Any]) -> Upload | dict[str, Any] | None:
-    """Checks of a first chunk; a new :class:`Upload` (slot erased), or ``None`` to resume the
-    one in progress, or a finished answer (image check found the data already there)."""
-    state: Upload | None = device.ram.get(Upload)
+def _first_chunk(device: Device, dfu: Dfu, cfg: ImgConfig, args: dict[str, Any],
+                 state: Upload | None) -> Upload | dict[str, Any] | None:
+    """Checks of a first chunk (``state``: the upload in progress); a new :class:`Upload`
+    (slot erased), or ``None`` to resume the one in progress, or a finished answer (image
+    check found the data already there)."""
     data: bytes = args.get("data", b"")
     if len(data) < IMAGE_HEADER_SIZE:
         raise GroupError(E.INVALID_IMAGE_HEADER, rsn=HDR_MALFORMED)

@@ -10,7 +10,7 @@ from typing import Any
 
 from smpsim.config import Thread
 from smpsim.device.rtc import DateTime
-from smpsim.mcumgr.codec import Pairs
+from smpsim.mcumgr.codec import Pairs, head_bytes
 from smpsim.mcumgr.dispatcher import (
     BOOL,
     TSTR,
@@ -25,6 +25,7 @@ from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, OsMgmtErr
 OS = GroupHandlers("os")
 ECHO_SCHEMA = {"d": TSTR}
 _ECHO_PREFIX = b"\xa1\x61d"
+_ECHO_ANSWER = b"\xbf\x61r"
 
 
 @OS.read("echo")
@@ -32,13 +33,26 @@ _ECHO_PREFIX = b"\xa1\x61d"
 def echo(req: Request) -> Body:
     """``{"d": tstr}`` -> ``{"r": tstr}``; a missing ``d`` echoes the empty string."""
     data, start = req.data, req.start
-    # What clients send, a map of one short text "d" (a1 61 64 6x ...), is read inline: the
-    # general decoder below finds the same text in it.
+    # What clients send, a map of one text "d" (a1 61 64, a text head of one, two or three
+    # bytes, the text), is answered from its bytes: the general path below decodes the text
+    # and encodes it again to the same bytes (invalid UTF-8 included) under the shortest head.
     if data.startswith(_ECHO_PREFIX, start):
-        initial = data[start + 3] if start + 3 < len(data) else 0
-        stop = start + 4 + (initial - 0x60)
-        if 0x60 <= initial < 0x78 and stop <= len(data):
-            return {"r": data[start + 4:stop].decode("utf-8", "surrogateescape")}
+        end = len(data)
+        pos = start + 4
+        initial = data[pos - 1] if pos <= end else 0
+        if 0x60 <= initial < 0x78:
+            length, least = initial - 0x60, 0
+        elif initial == 0x78 and pos < end:
+            length, least, pos = data[pos], 24, pos + 1
+        elif initial == 0x79 and pos + 1 < end:
+            length, least, pos = (data[pos] << 8) | data[pos + 1], 0x100, pos + 2
+        else:
+            length = least = -1
+        stop = pos + length
+        if length >= 0 and stop <= end:
+            if length >= least:  # the request's head is the shortest: copied with the text
+                return _ECHO_ANSWER + data[start + 3:stop] + b"\xff"
+            return _ECHO_ANSWER + head_bytes(3, length) + data[pos:stop] + b"\xff"
     args = req.fields(ECHO_SCHEMA)
     return {"r": args.get("d", "")}
 
