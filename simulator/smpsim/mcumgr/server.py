@@ -68,13 +68,13 @@ class Server:
         clock = self._clock
         end = len(unit)
         if end >= HEADER_SIZE:
-            fields = unpack_header(unit, 0)
-            if fields[2] == end - HEADER_SIZE:
+            byte0, flags, length, group, seq, cmd = unpack_header(unit, 0)
+            if length == end - HEADER_SIZE:
                 # One frame filling the unit (what clients send): the loop below would answer
                 # it alike, with one more round of bookkeeping per request. The header tuple
                 # is made here, as Header.parse makes it, without a call.
-                byte0 = fields[0]
-                header = _tuple_new(Header, (byte0 & 0x07, (byte0 >> 3) & 0x03, *fields[1:]))
+                header = _tuple_new(Header, (byte0 & 0x07, (byte0 >> 3) & 0x03, flags, length,
+                                             group, seq, cmd))
                 busy_before = clock.busy_total
                 frame, _, effects = self._single(header, unit, HEADER_SIZE)
                 return Reply([frame], effects, clock.busy_total - busy_before)

@@ -47,7 +47,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             peer = self._peers[addr] = (
                 lambda frame: transport.sendto(frame, addr),
                 Origin("udp", f"{addr[0]}:{addr[1]}"))
-        self.runner.submit(data[:self.mtu], *peer)
+        send, origin = peer  # a call with *peer costs more than the unpacking
+        self.runner.submit(data[:self.mtu], send, origin)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a client that went away: nothing to do, as on a board.

@@ -149,24 +149,35 @@ class StreamWriter(Record):
 
     def write(self, data: bytes, flush: bool) -> None:
         """``flash_img_buffered_write``; raises :class:`FlashError` or :class:`StreamOverflow`."""
-        if self.written + len(self.buf) + len(data) > self.area.size - self.base:
-            raise StreamOverflow(f"{len(data)} bytes past the end of {self.area.name}")
+        buf = self.buf
         pos, end = 0, len(data)
-        if self.buf:  # top up the waiting buffer first
-            pos = IMG_BLOCK_BUF_SIZE - len(self.buf)
-            self.buf += data[:pos]
-            if len(self.buf) == IMG_BLOCK_BUF_SIZE:
+        if self.written + len(buf) + end > self.area.size - self.base:
+            raise StreamOverflow(f"{end} bytes past the end of {self.area.name}")
+        if buf:  # top up the waiting buffer first
+            pos = IMG_BLOCK_BUF_SIZE - len(buf)
+            buf += data[:pos]
+            if len(buf) == IMG_BLOCK_BUF_SIZE:
                 self._sync()
         # Whole buffers go to flash straight from the request, without a round through buf:
         # the same writes at the same offsets as buffering them would make. (Slices of the
         # bytes, each copied once: a memoryview's slices cost more than they save here.)
+        if end - pos >= IMG_BLOCK_BUF_SIZE and not self.progressive \
+                and not IMG_BLOCK_BUF_SIZE % self.area.write_block:
+            # What _program does with each, without a call per buffer: no page to erase first,
+            # and a buffer is a whole number of write blocks (no padding).
+            area = self.area
+            while end - pos >= IMG_BLOCK_BUF_SIZE:
+                stop = pos + IMG_BLOCK_BUF_SIZE
+                area.write(self.base + self.written, data[pos:stop])
+                self.written += IMG_BLOCK_BUF_SIZE
+                pos = stop
         while end - pos >= IMG_BLOCK_BUF_SIZE:
             self._program(data[pos:pos + IMG_BLOCK_BUF_SIZE])
             pos += IMG_BLOCK_BUF_SIZE
         if pos < end:
-            self.buf += data[pos:]
+            buf += data[pos:]
         if flush:
-            if self.buf:
+            if buf:
                 self._sync()
             if self.progressive:
                 self._erase_page(self.trailer_status_off)
