@@ -26,9 +26,9 @@ import functools
 import hashlib
 import os
 import weakref
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from bisect import bisect_right
 from pathlib import Path
 from typing import Protocol, cast
 
