@@ -41,8 +41,12 @@ class Dfu:
         for image in range(self.image_count):
             for slot in (0, 1):
                 area = self._area(image, slot)
-                self._layouts[image, slot] = TrailerLayout(
+                layout = self._layouts[image, slot] = TrailerLayout(
                     area.size, config.max_align, area.write_block, self.mode, max_img_sectors)
+                # The offsets trailer reads and the first upload chunk ask for (each kept once
+                # worked out; swap_info_off works out the others before it): done now, not by
+                # the first request.
+                _ = layout.swap_info_off, layout.status_off
 
     def area(self, image: int, slot: int) -> FlashArea | None:
         """Slot ``slot`` (0 primary, 1 secondary) of ``image``; ``None`` if there is none."""
