@@ -164,11 +164,12 @@ class StreamWriter(Record):
         if end - pos >= IMG_BLOCK_BUF_SIZE and not self.progressive \
                 and not IMG_BLOCK_BUF_SIZE % self.area.write_block:
             # What _program does with each, without a call per buffer: no page to erase first,
-            # and a buffer is a whole number of write blocks (no padding).
-            area = self.area
+            # and a buffer is a whole number of write blocks (no padding). Straight to the
+            # flash: the check above keeps every buffer inside the area.
+            write, origin = self.area.flash.write, self.area.offset + self.base
             while end - pos >= IMG_BLOCK_BUF_SIZE:
                 stop = pos + IMG_BLOCK_BUF_SIZE
-                area.write(self.base + self.written, data[pos:stop])
+                write(origin + self.written, data[pos:stop])
                 self.written += IMG_BLOCK_BUF_SIZE
                 pos = stop
         while end - pos >= IMG_BLOCK_BUF_SIZE:
