@@ -77,6 +77,8 @@ def upload_offset(mode: Mode | str, secondary_first_sector: int, current: SwapTy
     swap-offset puts the new image at sector 1, except while a revert is pending (then the
     secondary holds the previous image at offset 0).
     """
-    if Mode(mode) is Mode.OFFSET and current is not SwapType.REVERT:
+    # Mode(mode) is a Python call even when mode is one already (every first upload chunk).
+    if (mode if isinstance(mode, Mode) else Mode(mode)) is Mode.OFFSET \
+            and current is not SwapType.REVERT:
         return secondary_first_sector
     return 0
