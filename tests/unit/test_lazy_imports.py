@@ -83,3 +83,31 @@ print(json.dumps(sorted(sys.modules)))
               "intelhex", "aiohttp")
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
+
+
+def test_smpsim_run_collects_no_cycles_while_starting_and_freezes_what_it_built() -> None:
+    """The cyclic collector is off from ``main`` until the board is up, then on again with the
+    start-up's objects frozen out of it; the command still stops cleanly on SIGTERM."""
+    code = """
+import gc, json, os, signal, sys, threading, time
+from smpsim import cli
+
+starting = []
+gc.callbacks.append(lambda phase, info: phase == "start" and gc.get_freeze_count() == 0
+                    and starting.append(info["generation"]))
+up = []
+
+def stop_when_up() -> None:
+    deadline = time.monotonic() + 20
+    while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    up.append(gc.get_freeze_count() > 0 and gc.isenabled())
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=stop_when_up, daemon=True).start()
+status = cli.main(["run", "--udp", "127.0.0.1:0", "--time-scale", "0", "--log-level", "warning"])
+print(json.dumps([status, starting, up, gc.isenabled()]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert json.loads(out.splitlines()[-1]) == [0, [], [True], True]
