@@ -56,7 +56,8 @@ def test_unknown_names_are_attribute_errors() -> None:
 
 def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
     """``smpsim run`` with the default profile over UDP: no other command's code, no serial
-    recovery, link faults, shell or other swap strategies until something asks for them."""
+    recovery, link faults, shell or other swap strategies until something asks for them, and
+    no serialization package of cryptography for the board's keys."""
     code = """
 import asyncio, json, sys
 from smpsim import cli
@@ -80,7 +81,8 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.demo", "smpsim.mcumgr.boot_serial", "smpsim.transports.link_faults",
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
-              "intelhex", "aiohttp")
+              "intelhex", "aiohttp",
+              "cryptography.hazmat.primitives.serialization")  # the keys are read without it
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
 
