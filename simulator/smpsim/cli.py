@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     only = argv[0] if argv and argv[0] in COMMANDS else None
     if only == "run":
         # Everything `smpsim run` imports and builds before it serves lives until it exits, so
-        # the cyclic collector's passes over it while starting are wasted: a twentieth of the
+        # the cyclic collector's passes over it while starting are wasted: 3 % of the
         # start-up's instructions (issue 15). The run turns it back on once the board is up.
         gc.disable()
     try:

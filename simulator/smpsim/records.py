@@ -3,7 +3,7 @@
 ``@dataclass`` compiles each method it generates from source text: ``__init__``, ``__repr__``
 and ``__eq__``, and for a frozen class ``__hash__``, ``__setattr__`` and ``__delattr__`` too.
 With sixty such classes that was a tenth of the work ``smpsim run`` does before it answers, and
-the ``__init__`` alone still a twentieth (issue 15). Classes made with :func:`frozen`
+the ``__init__`` alone still 6 % of it (issue 15). Classes made with :func:`frozen`
 (``@dataclass(frozen=True)``) or :func:`record` (``@dataclass``) compile nothing: they share one
 ``__init__``, which binds the arguments from the fields as the generated one does (defaults,
 factories, ``init=False`` fields, ``__post_init__``, the same ``TypeError`` for a wrong call),

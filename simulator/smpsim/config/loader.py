@@ -99,7 +99,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 @functools.cache
 def _schema(cls: Any) -> dict[str, dataclasses.Field[Any]]:
     """A schema class's fields, each with its type (the schema's annotations are types, not
-    strings: no ``typing.get_type_hints``, which cost a fiftieth of ``smpsim run``'s start)."""
+    strings: no ``typing.get_type_hints``, which cost 4 % of ``smpsim run``'s start)."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     assert not any(isinstance(f.type, str) for f in fields.values()), cls
     return fields

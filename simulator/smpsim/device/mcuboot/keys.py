@@ -71,7 +71,7 @@ def _encoded(key: PublicKeyObject) -> bytes:
 
 # --- the common case without cryptography's serialization package ---------------------------
 # Every board loads its keys at power-on, and ``cryptography.hazmat.primitives.serialization``
-# (with the SSH formats and ciphers its package imports) is a fiftieth of what ``smpsim run``
+# (with the SSH formats and ciphers its package imports) is 3 % of what ``smpsim run``
 # does before it answers (issue 15). A ``PUBLIC KEY`` PEM whose DER is exactly one of MCUboot's
 # three key shapes is read here and the key is made from its numbers or bytes; anything else
 # (private keys, other key types or curves, DER that is not canonical) goes to the library.
