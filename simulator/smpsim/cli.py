@@ -115,15 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
-    if args.command == "profiles":
-        from smpsim.config import builtin_profiles, load_profile
-
-        for name in builtin_profiles():
-            profile = load_profile(name)
-            print(f"{name:28} {profile.description}")
-        return 0
     _setup_logging(getattr(args, "log_level", "warning"))
     try:
+        if args.command == "profiles":
+            return _list_profiles()
         status: int = _command_module(args.command).run(args)
         return status
     except ConfigError as exc:
@@ -133,3 +128,11 @@ def _command(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere at exit
         return 0
+
+
+def _list_profiles() -> int:
+    from smpsim.config import builtin_profiles, load_profile
+
+    for name in builtin_profiles():
+        print(f"{name:28} {load_profile(name).description}")
+    return 0
