@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from smpsim.config import ImgConfig
@@ -24,7 +23,6 @@ from smpsim.device.mcuboot.trailer import SwapType
 from smpsim.device.partitions import FlashArea
 from smpsim.mcumgr.codec import head_bytes
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr
-from smpsim.records import Record, record
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
@@ -123,29 +121,36 @@ class StreamOverflow(Exception):
     """``stream_flash`` refuses data past the end of its area (``-ENOMEM``)."""
 
 
-@record
-class StreamWriter(Record):
+class StreamWriter:
     """``flash_img``/``stream_flash`` over one slot: buffered writes of whole buffers.
 
     Each flush programs the buffered bytes, padded with 0xFF to the write block, in one flash
     write. With ``progressive`` erase (``IMG_ERASE_PROGRESSIVELY``) the page holding the last
     byte of each flush is erased first, unless it was the last one erased.
+
+    A plain class with slots, not a record: every chunk reads and sets its fields, and a
+    record's shared ``__init__`` leaves them in a dictionary that is slower to reach.
     """
 
-    area: FlashArea
-    """The secondary slot."""
-    base: int
-    """Where the image starts in the slot (``boot_get_image_start_offset``)."""
-    progressive: bool
-    """Erase pages just before the first write into them."""
-    trailer_status_off: int
-    """Start of the slot's trailer (erased at the end in progressive mode)."""
-    written: int = 0
-    """Bytes programmed so far, from ``base``."""
-    buf: bytearray = field(default_factory=bytearray)
-    """Bytes waiting for a whole buffer (or the last chunk)."""
-    last_erased: int | None = None
-    """Area offset of the page erased last."""
+    __slots__ = ("area", "base", "buf", "last_erased", "progressive", "trailer_status_off",
+                 "written")
+
+    def __init__(self, area: FlashArea, base: int, progressive: bool,
+                 trailer_status_off: int) -> None:
+        self.area = area
+        """The secondary slot."""
+        self.base = base
+        """Where the image starts in the slot (``boot_get_image_start_offset``)."""
+        self.progressive = progressive
+        """Erase pages just before the first write into them."""
+        self.trailer_status_off = trailer_status_off
+        """Start of the slot's trailer (erased at the end in progressive mode)."""
+        self.written = 0
+        """Bytes programmed so far, from ``base``."""
+        self.buf = bytearray()
+        """Bytes waiting for a whole buffer (or the last chunk)."""
+        self.last_erased: int | None = None
+        """Area offset of the page erased last."""
 
     def write(self, data: bytes, flush: bool) -> None:
         """``flash_img_buffered_write``; raises :class:`FlashError` or :class:`StreamOverflow`."""
@@ -202,20 +207,23 @@ class StreamWriter(Record):
             self.last_erased = sector.offset
 
 
-@record
-class Upload(Record):
-    """``g_img_mgmt_state`` with its flash_img context: the upload in progress."""
+class Upload:
+    """``g_img_mgmt_state`` with its flash_img context: the upload in progress (a plain class
+    with slots, as :class:`StreamWriter`)."""
 
-    image: int
-    """Image whose secondary slot is written."""
-    size: int
-    """Total image length (the first chunk's ``len``)."""
-    sha: bytes
-    """The first chunk's ``sha`` (possibly shorter than 32 bytes, possibly empty)."""
-    writer: StreamWriter
-    """The write path into the slot."""
-    off: int = 0
-    """Bytes received so far: the next expected ``off``."""
+    __slots__ = ("image", "off", "sha", "size", "writer")
+
+    def __init__(self, image: int, size: int, sha: bytes, writer: StreamWriter) -> None:
+        self.image = image
+        """Image whose secondary slot is written."""
+        self.size = size
+        """Total image length (the first chunk's ``len``)."""
+        self.sha = sha
+        """The first chunk's ``sha`` (possibly shorter than 32 bytes, possibly empty)."""
+        self.writer = writer
+        """The write path into the slot."""
+        self.off = 0
+        """Bytes received so far: the next expected ``off``."""
 
     def matches(self) -> bool:
         """``flash_img_check``: the slot's first ``size`` image bytes hash to ``sha``."""
