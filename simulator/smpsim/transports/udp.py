@@ -35,6 +35,13 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # The selector loop's datagram transport does not subclass DatagramTransport.
         self.transport = typing.cast(asyncio.DatagramTransport, transport)
+        if hasattr(transport, "max_size"):
+            # Each datagram is read into a buffer of the MTU, not the selector transport's
+            # 256 KiB: glibc serves that size with mmap, mremap and munmap per datagram unless
+            # an earlier large free has raised its threshold, so three system calls a request
+            # came and went with the process's history. A shorter read truncates a longer
+            # datagram as the slice in datagram_received does.
+            typing.cast(typing.Any, transport).max_size = self.mtu
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         peer = self._peers.get(addr)
