@@ -13,8 +13,10 @@ from collections.abc import Callable
 from smpsim.config import Firmware, FsLog
 from smpsim.device.console import log_timestamp
 from smpsim.device.errno import ENOENT
+from smpsim.device.fs.littlefs import EarlyMount
 from smpsim.device.fs.vfs import FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs
 from smpsim.device.partitions import FlashArea
+from smpsim.errors import ConfigError
 
 Uptime = Callable[[], float]
 """Seconds since the application started (``k_uptime_get``)."""
@@ -25,14 +27,33 @@ LOG_TIMER = "app.log"
 """The application's log-append work item."""
 
 
-def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: str) -> None:
+def mounts(fw: Firmware, area: FlashArea | None) -> bool:
+    """Whether :func:`start` mounts littlefs on ``area`` in this build."""
+    return bool(fw.fs.mount_point) and "fs" in fw.groups and area is not None
+
+
+def mount_early(fw: Firmware, area: FlashArea | None) -> EarlyMount | None:
+    """``lfs_mount`` of what :func:`start` will mount, done ahead (it only reads; see
+    :class:`~smpsim.device.fs.littlefs.EarlyMount`), for :func:`start` to use."""
+    if area is None or not mounts(fw, area):
+        return None
+    try:
+        return EarlyMount(area, fw.fs)
+    except ConfigError:
+        return None  # raised again at the mount's moment, after the lines before it
+
+
+def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: str, *,
+          early: EarlyMount | None = None) -> None:
     """At boot, after the banner: mount ``area`` (formatting if need be), then the application's
-    files; ``boot`` is what the log's boot line says (``boot 3, build v3.7.0``)."""
+    files; ``boot`` is what the log's boot line says (``boot 3, build v3.7.0``). ``early``:
+    the mount done ahead by :func:`mount_early`."""
     vfs.reset()
     config = fw.fs
-    if not config.mount_point or "fs" not in fw.groups or area is None:
+    if area is None or not mounts(fw, area):
         return
-    if not vfs.mount(config.mount_point, area, config, config.flash_controller):
+    if not vfs.mount(config.mount_point, area, config, config.flash_controller,
+                     early=early):
         return
     try:
         for seeded in config.files:

@@ -138,3 +138,29 @@ class LittleFs:
         except LittleFSError as exc:
             return int(exc.code)
         return 0
+
+
+class EarlyMount:
+    """``lfs_mount`` done ahead of its moment in the boot: it only reads, so while the flash
+    holds what it read, the mounted file system (or the error) is what mounting at the moment
+    gives, caches included. A paced boot mounts while it waits out its kernel's start, so a fleet
+    reset together does not queue every board's mount behind the others' at the end."""
+
+    def __init__(self, area: FlashArea, config: FsConfig) -> None:
+        self.fs = LittleFs(area, config)
+        self.rc = self.fs.mount()
+        self._changes = area.flash.changes
+
+    def take(self, area: FlashArea, config: FsConfig) -> tuple[LittleFs, int] | None:
+        """(file system, ``lfs_mount``'s result) for ``area`` and ``config`` if the flash is
+        unchanged since; else ``None`` (and the early mount is let go)."""
+        fs = self.fs
+        if fs.area is area and fs.config is config and area.flash.changes == self._changes:
+            return fs, self.rc
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Let it go unused (the boot was cut short, or the flash changed)."""
+        if self.rc == 0:
+            self.fs.release()

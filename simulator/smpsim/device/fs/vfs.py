@@ -40,7 +40,7 @@ from smpsim.device.errno import (
     ENOTDIR,
     ENOTEMPTY,
 )
-from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
+from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, EarlyMount, LittleFs
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
 from smpsim.records import Frozen, frozen
@@ -177,10 +177,13 @@ class Vfs:
         self.mounts.clear()
         self._timers.clear()
 
-    def mount(self, point: str, area: FlashArea, config: FsConfig, controller: str) -> bool:
+    def mount(self, point: str, area: FlashArea, config: FsConfig, controller: str, *,
+              early: EarlyMount | None = None) -> bool:
         """``fs_mount`` of littlefs at ``point``, formatting when it cannot be mounted, with
-        ``littlefs_fs.c``'s log lines. Returns whether it is mounted."""
-        fs = LittleFs(area, config)
+        ``littlefs_fs.c``'s log lines. Returns whether it is mounted. ``early``: its
+        ``lfs_mount`` done ahead, used if the flash is unchanged since."""
+        ahead = early.take(area, config) if early is not None else None
+        fs = LittleFs(area, config) if ahead is None else ahead[0]
         major, minor = littlefs.__LFS_VERSION__
         disk_major, disk_minor = littlefs.__LFS_DISK_VERSION__
         self._log("inf", "littlefs", f"LittleFS version {major}.{minor}, disk version "
@@ -191,7 +194,7 @@ class Vfs:
         self._log("inf", "littlefs", f"partition sizes: rd {config.read_size} ; pr "
                                      f"{config.prog_size} ; ca {config.cache_size} ; la "
                                      f"{config.lookahead_size}")
-        rc = fs.mount()
+        rc = fs.mount() if ahead is None else ahead[1]
         formatted = rc < 0
         if rc < 0:
             if rc == LFS_ERR_CORRUPT:
