@@ -210,9 +210,11 @@ class Runner:
         except PowerLoss as exc:
             self._power_lost(exc)
             return
-        if reply.busy_s * scale <= 0 and not reply.effects:
+        if reply.busy_s * scale <= 0:
             for frame in reply.frames:
                 send(frame)
+            if reply.effects:  # an os reset's timer: set now, no task to carry it a pass later
+                self._apply(reply)
             return
         self._busy = True
         self._spawn(self._finish(reply, send, began))
@@ -269,7 +271,18 @@ class Runner:
 
     def _reset_timer_fired(self) -> None:
         self._reset_timer = None
-        self._spawn(self.reset())
+        boot = self._boot_greenlet
+        if self.scale > 0 and (boot is None or boot.dead):
+            # No boot to wind down first: the paced boot starts here and its end is carried
+            # out where it ends (no task to start it, wake it and end it: a fleet reset
+            # together runs a thousand of these at once).
+            self._stop()
+            log.info("device reset")
+            generation = self._generation
+            self._set_state("booting")
+            self._begin_paced_boot(generation)
+        else:
+            self._spawn(self.reset())
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -376,6 +389,11 @@ class Runner:
 
     async def _paced_boot(self, generation: int) -> None:
         await self._boot_gone()  # a boot cut short stops at its next busy period
+        await self._begin_paced_boot(generation)
+
+    def _begin_paced_boot(self, generation: int) -> asyncio.Future[None]:
+        """Start a paced boot (none in progress): it runs up to its first wait; the future is
+        done once its end has been carried out (:meth:`_conclude`)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         cut = self._boot_cut = _Cut()
@@ -422,7 +440,7 @@ class Runner:
         boot.switch()  # up to its first wait
         if ended:
             self._conclude(generation, ended[0], done)
-        await done
+        return done
 
     def _conclude(self, generation: int, result: BootOutcome | BaseException,
                   done: asyncio.Future[None]) -> None:
