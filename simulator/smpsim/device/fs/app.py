@@ -14,7 +14,7 @@ from smpsim.config import Firmware, FsLog
 from smpsim.device.console import log_timestamp
 from smpsim.device.errno import ENOENT
 from smpsim.device.fs.littlefs import EarlyMount
-from smpsim.device.fs.vfs import FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs
+from smpsim.device.fs.vfs import FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs, stat_ahead
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import ConfigError
 
@@ -38,9 +38,20 @@ def mount_early(fw: Firmware, area: FlashArea | None) -> EarlyMount | None:
     if area is None or not mounts(fw, area):
         return None
     try:
-        return EarlyMount(area, fw.fs)
+        early = EarlyMount(area, fw.fs)
     except ConfigError:
         return None  # raised again at the mount's moment, after the lines before it
+    if early.rc == 0:
+        # start()'s first look-ups, up to the first that something other than a look-up
+        # follows (a seeded file missing is written).
+        config = fw.fs
+        looked_up = [seeded.path for seeded in config.files]
+        if config.log is not None:
+            looked_up.append(config.log.path)
+        for path in looked_up:
+            if not stat_ahead(early.fs, config.mount_point, path):
+                break
+    return early
 
 
 def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: str, *,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from littlefs import LittleFSError, lfs
 
@@ -103,10 +103,36 @@ class LittleFs:
         self.fs = lfs.LFSFilesystem()
         self.released = False
         """:meth:`release` ran: littlefs's buffers are gone, every call fails with -EIO."""
+        self._ahead: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any,
+                                int | None]] = []
+        """Calls made ahead by :meth:`call_ahead`, in order: (function, arguments, result,
+        error code)."""
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a littlefs call; a fault of the block device is raised, an error becomes
-        :class:`LittleFSError`."""
+        :class:`LittleFSError`. The next call made ahead, if it is this one, answers it."""
+        if self._ahead:
+            ahead_fn, ahead_args, ahead_kwargs, result, code = self._ahead.pop(0)
+            if ahead_fn is fn and ahead_args == args and ahead_kwargs == kwargs:
+                if code is not None:
+                    raise LittleFSError(code)
+                return cast("T", result)
+            # Not the call foreseen: made now (those made ahead only read, nothing to undo).
+            self._ahead.clear()
+        return self._call(fn, *args, **kwargs)
+
+    def call_ahead(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Make a call that only reads now, for :meth:`call` to answer the same call with later
+        (on an early mount: the flash it read is unchanged). Whether it succeeded."""
+        try:
+            result = self._call(fn, *args, **kwargs)
+        except LittleFSError as exc:
+            self._ahead.append((fn, args, kwargs, None, int(exc.code)))
+            return False
+        self._ahead.append((fn, args, kwargs, result, None))
+        return True
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.device.fault is not None:
             raise self.device.fault
         if self.released:  # a handle kept across a reboot: its fs_t is RAM that is gone
@@ -124,7 +150,7 @@ class LittleFs:
     def mount(self) -> int:
         """``lfs_mount``: 0 or the littlefs error."""
         try:
-            self.call(lfs.mount, self.cfg)
+            self._call(lfs.mount, self.cfg)
         except LittleFSError as exc:
             return int(exc.code)
         return 0
@@ -139,17 +165,19 @@ class LittleFs:
     def format(self) -> int:
         """``lfs_format``: 0 or the littlefs error."""
         try:
-            self.call(lfs.format, self.cfg)
+            self._call(lfs.format, self.cfg)
         except LittleFSError as exc:
             return int(exc.code)
         return 0
 
 
 class EarlyMount:
-    """``lfs_mount`` done ahead of its moment in the boot: it only reads, so while the flash
-    holds what it read, the mounted file system (or the error) is what mounting at the moment
-    gives, caches included. A paced boot mounts while it waits out its kernel's start, so a fleet
-    reset together does not queue every board's mount behind the others' at the end."""
+    """``lfs_mount`` done ahead of its moment in the boot (and the ``lfs_stat`` calls the
+    application makes first, by :meth:`LittleFs.call_ahead`): they only read, so while the flash
+    holds what they read, the mounted file system (or the error) and the answers are what the
+    calls at their moment give, caches included. A paced boot makes them while it waits out its
+    kernel's start, so a fleet reset together does not queue every board's mount and look-ups
+    behind the others' at the end."""
 
     def __init__(self, area: FlashArea, config: FsConfig) -> None:
         self.fs = LittleFs(area, config)

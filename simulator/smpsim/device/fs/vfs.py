@@ -153,6 +153,16 @@ class File:
             self.closed = True
 
 
+def stat_ahead(fs: LittleFs, point: str, path: str) -> bool:
+    """Make ahead (:meth:`LittleFs.call_ahead`) the ``lfs_stat`` that :meth:`Vfs.stat` of
+    ``path`` makes with ``fs`` alone mounted at ``point``. Whether ``path`` was found (False as
+    well when that stat would make no littlefs call)."""
+    raw, mount = raw_path(path), raw_path(point)
+    if not raw.startswith(mount + b"/") or len(raw) <= len(mount) + 1:
+        return False
+    return fs.call_ahead(lfs.stat, Vfs._inner(raw, mount), **_ENC)
+
+
 class Vfs:
     """Zephyr's VFS: the mount table and the checks of ``fs.c``, logging as Zephyr does.
 
