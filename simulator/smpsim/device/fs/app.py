@@ -10,11 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from smpsim.config import Firmware, FsLog
+from smpsim.config import Firmware, FsConfig, FsLog
 from smpsim.device.console import log_timestamp
 from smpsim.device.errno import ENOENT
 from smpsim.device.fs.littlefs import EarlyMount
-from smpsim.device.fs.vfs import FS_O_APPEND, FS_O_CREATE, FS_O_WRITE, FsError, Vfs, stat_ahead
+from smpsim.device.fs.vfs import (
+    FS_O_APPEND,
+    FS_O_CREATE,
+    FS_O_WRITE,
+    FsError,
+    Vfs,
+    open_ahead,
+    stat_ahead,
+)
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import ConfigError
 
@@ -24,6 +32,8 @@ Uptime = Callable[[], float]
 log = logging.getLogger(__name__)
 
 LOG_TIMER = "app.log"
+APPEND = FS_O_CREATE | FS_O_WRITE | FS_O_APPEND
+"""How the log is opened."""
 """The application's log-append work item."""
 
 
@@ -32,9 +42,10 @@ def mounts(fw: Firmware, area: FlashArea | None) -> bool:
     return bool(fw.fs.mount_point) and "fs" in fw.groups and area is not None
 
 
-def mount_early(fw: Firmware, area: FlashArea | None) -> EarlyMount | None:
-    """``lfs_mount`` of what :func:`start` will mount, done ahead (it only reads; see
-    :class:`~smpsim.device.fs.littlefs.EarlyMount`), for :func:`start` to use."""
+def mount_early(fw: Firmware, area: FlashArea | None, boot: str) -> EarlyMount | None:
+    """``lfs_mount`` of what :func:`start` will mount, and its first look-ups, done ahead (they
+    only read; see :class:`~smpsim.device.fs.littlefs.EarlyMount`), for :func:`start` to use;
+    ``boot`` as :func:`start` gets it."""
     if area is None or not mounts(fw, area):
         return None
     try:
@@ -42,16 +53,24 @@ def mount_early(fw: Firmware, area: FlashArea | None) -> EarlyMount | None:
     except ConfigError:
         return None  # raised again at the mount's moment, after the lines before it
     if early.rc == 0:
-        # start()'s first look-ups, up to the first that something other than a look-up
-        # follows (a seeded file missing is written).
-        config = fw.fs
-        looked_up = [seeded.path for seeded in config.files]
-        if config.log is not None:
-            looked_up.append(config.log.path)
-        for path in looked_up:
-            if not stat_ahead(early.fs, config.mount_point, path):
-                break
+        _look_up_early(early, fw.fs, boot)
     return early
+
+
+def _look_up_early(early: EarlyMount, config: FsConfig, boot: str) -> None:
+    # start()'s calls up to the first that may write: a seeded file missing is written, and
+    # the log is opened ahead only if it is there and stays under its size with this boot's
+    # line (else it is moved aside, or created).
+    point = config.mount_point
+    for seeded in config.files:
+        if stat_ahead(early.fs, point, seeded.path) is None:
+            return
+    log = config.log
+    if log is None:
+        return
+    found = stat_ahead(early.fs, point, log.path)
+    if found is not None and not _rotates(log, found.size, len(_line(0.0, boot))):
+        open_ahead(early.fs, point, log.path, APPEND)
 
 
 def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: str, *,
@@ -71,7 +90,7 @@ def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: 
             if not _exists(vfs, seeded.path):
                 _write(vfs, seeded.path, seeded.text.encode(), FS_O_CREATE | FS_O_WRITE)
         if config.log is not None:
-            _append(vfs, config.log, f"{log_timestamp(uptime())} {boot}\n")
+            _append(vfs, config.log, _line(uptime(), boot))
             _schedule(vfs, config.log, uptime)
     except FsError as exc:
         # The application carries on without its files (a full or broken file system).
@@ -85,7 +104,7 @@ def _schedule(vfs: Vfs, config: FsLog, uptime: Uptime) -> None:
     def tick() -> None:
         try:
             now = uptime()
-            _append(vfs, config, f"{log_timestamp(now)} uptime {int(now)} s\n")
+            _append(vfs, config, _line(now, f"uptime {int(now)} s"))
         except FsError as exc:
             log.warning("application log: %s", exc)
         _schedule(vfs, config, uptime)
@@ -110,15 +129,24 @@ def _write(vfs: Vfs, path: str, data: bytes, flags: int) -> None:
         file.close()
 
 
-def _append(vfs: Vfs, config: FsLog, line: str) -> None:
-    """Append ``line``, first moving a file that would outgrow ``max_size`` to ``<path>.1``."""
-    data = line.encode()
+def _line(uptime_s: float, text: str) -> bytes:
+    """A log line: its timestamp (always 18 characters below 100 hours) and ``text``."""
+    return f"{log_timestamp(uptime_s)} {text}\n".encode()
+
+
+def _rotates(config: FsLog, size: int, adding: int) -> bool:
+    """Whether a log of ``size`` bytes is moved aside before ``adding`` more."""
+    return bool(size) and size + adding > config.max_size
+
+
+def _append(vfs: Vfs, config: FsLog, data: bytes) -> None:
+    """Append ``data``, first moving a file that would outgrow ``max_size`` to ``<path>.1``."""
     try:
         size = vfs.stat(config.path).size
     except FsError as exc:
         if exc.errno != -ENOENT:
             raise
         size = 0
-    if size and size + len(data) > config.max_size:
+    if _rotates(config, size, len(data)):
         vfs.rename(config.path, config.path + ".1")
-    _write(vfs, config.path, data, FS_O_CREATE | FS_O_WRITE | FS_O_APPEND)
+    _write(vfs, config.path, data, APPEND)

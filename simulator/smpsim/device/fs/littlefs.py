@@ -117,20 +117,29 @@ class LittleFs:
                 if code is not None:
                     raise LittleFSError(code)
                 return cast("T", result)
-            # Not the call foreseen: made now (those made ahead only read, nothing to undo).
-            self._ahead.clear()
+            # Not the call foreseen: made now. Those made ahead only read; a file they opened
+            # is closed (closing a file nothing was written to writes nothing).
+            self._ahead.insert(0, (ahead_fn, ahead_args, ahead_kwargs, result, code))
+            self._drop_ahead()
         return self._call(fn, *args, **kwargs)
 
-    def call_ahead(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    def call_ahead(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Make a call that only reads now, for :meth:`call` to answer the same call with later
-        (on an early mount: the flash it read is unchanged). Whether it succeeded."""
+        (on an early mount: the flash it read is unchanged). Its result, ``None`` if it
+        failed."""
         try:
             result = self._call(fn, *args, **kwargs)
         except LittleFSError as exc:
             self._ahead.append((fn, args, kwargs, None, int(exc.code)))
-            return False
+            return None
         self._ahead.append((fn, args, kwargs, result, None))
-        return True
+        return result
+
+    def _drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, []
+        for fn, _, _, result, code in ahead:
+            if fn is lfs.file_open and code is None:
+                self._call(lfs.file_close, result)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.device.fault is not None:
@@ -159,6 +168,7 @@ class LittleFs:
         """Free the caches ``lfs_mount`` allocated (``lfs_unmount`` only frees; it writes
         nothing, so a reboot stays a reboot). Without it every boot leaked them in C memory."""
         if not self.released:
+            self._drop_ahead()
             self.released = True
             lfs.unmount(self.fs)
 

@@ -153,14 +153,40 @@ class File:
             self.closed = True
 
 
-def stat_ahead(fs: LittleFs, point: str, path: str) -> bool:
+def stat_ahead(fs: LittleFs, point: str, path: str) -> lfs.LFSStat | None:
     """Make ahead (:meth:`LittleFs.call_ahead`) the ``lfs_stat`` that :meth:`Vfs.stat` of
-    ``path`` makes with ``fs`` alone mounted at ``point``. Whether ``path`` was found (False as
-    well when that stat would make no littlefs call)."""
+    ``path`` makes with ``fs`` alone mounted at ``point``: what it found, ``None`` if nothing
+    (or that stat makes no littlefs call)."""
+    inner = _inner_ahead(point, path)
+    if inner is None:
+        return None
+    found: lfs.LFSStat | None = fs.call_ahead(lfs.stat, inner, **_ENC)
+    return found
+
+
+def open_ahead(fs: LittleFs, point: str, path: str, flags: int) -> None:
+    """Make ahead the ``lfs_file_open`` that :meth:`Vfs.open` makes (``path`` must exist: opening
+    a file that is not there creates it)."""
+    inner = _inner_ahead(point, path)
+    if inner is not None:
+        fs.call_ahead(lfs.file_open, inner, _lfs_mode(flags), **_ENC)
+
+
+def _inner_ahead(point: str, path: str) -> str | None:
     raw, mount = raw_path(path), raw_path(point)
     if not raw.startswith(mount + b"/") or len(raw) <= len(mount) + 1:
-        return False
-    return fs.call_ahead(lfs.stat, Vfs._inner(raw, mount), **_ENC)
+        return None
+    return Vfs._inner(raw, mount)
+
+
+def _lfs_mode(flags: int) -> lfs.LFSFileFlag:
+    """``lfs_flags_from_zephyr``: RDONLY and WRONLY together are RDWR."""
+    mode = 0
+    for zephyr, lfs_flag in ((FS_O_CREATE, LFS_O_CREAT), (FS_O_READ, LFS_O_RDONLY),
+                             (FS_O_WRITE, LFS_O_WRONLY), (FS_O_APPEND, LFS_O_APPEND)):
+        if flags & zephyr:
+            mode |= lfs_flag
+    return lfs.LFSFileFlag(mode)
 
 
 class Vfs:
@@ -318,13 +344,8 @@ class Vfs:
             self._log("err", "fs", "invalid file name!!")
             raise FsError(EINVAL)
         point, fs = self._find(raw)
-        mode = 0  # lfs_flags_from_zephyr: RDONLY and WRONLY together are RDWR
-        for zephyr, lfs_flag in ((FS_O_CREATE, LFS_O_CREAT), (FS_O_READ, LFS_O_RDONLY),
-                                 (FS_O_WRITE, LFS_O_WRONLY), (FS_O_APPEND, LFS_O_APPEND)):
-            if flags & zephyr:
-                mode |= lfs_flag
         handle = self.lfs_call(fs, "file open error", lfs.file_open, self._inner(raw, point),
-                               lfs.LFSFileFlag(mode), **_ENC)
+                               _lfs_mode(flags), **_ENC)
         return File(self, fs, handle)
 
     def listdir(self, path: str) -> list[DirEntry]:
