@@ -434,7 +434,9 @@ class Runner:
                 ended.append(exc)
             finally:
                 clock.pacer = None
-                cut.timer = None
+                # No cycle left (the cut and its wake-up): the boot's frames go when the next
+                # boot replaces them, not at the cycle collector's next pass.
+                cut.timer = cut.resume = None
 
         boot = self._boot_greenlet = greenlet.greenlet(body)
         boot.switch()  # up to its first wait
