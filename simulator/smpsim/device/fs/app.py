@@ -54,6 +54,7 @@ def mount_early(fw: Firmware, area: FlashArea | None, boot: str) -> EarlyMount |
         return None  # raised again at the mount's moment, after the lines before it
     if early.rc == 0:
         _look_up_early(early, fw.fs, boot)
+        early.looked_up()
     return early
 
 
@@ -95,6 +96,9 @@ def start(vfs: Vfs, fw: Firmware, area: FlashArea | None, uptime: Uptime, boot: 
     except FsError as exc:
         # The application carries on without its files (a full or broken file system).
         log.warning("application files: %s", exc)
+    finally:
+        if early is not None:  # nothing made ahead may answer a later caller
+            early.fs.drop_ahead()
 
 
 def _schedule(vfs: Vfs, config: FsLog, uptime: Uptime) -> None:

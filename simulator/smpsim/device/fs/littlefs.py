@@ -120,7 +120,7 @@ class LittleFs:
             # Not the call foreseen: made now. Those made ahead only read; a file they opened
             # is closed (closing a file nothing was written to writes nothing).
             self._ahead.insert(0, (ahead_fn, ahead_args, ahead_kwargs, result, code))
-            self._drop_ahead()
+            self.drop_ahead()
         return self._call(fn, *args, **kwargs)
 
     def call_ahead(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -135,7 +135,9 @@ class LittleFs:
         self._ahead.append((fn, args, kwargs, result, None))
         return result
 
-    def _drop_ahead(self) -> None:
+    def drop_ahead(self) -> None:
+        """Forget the calls made ahead that were not asked for (a file they opened is
+        closed)."""
         ahead, self._ahead = self._ahead, []
         for fn, _, _, result, code in ahead:
             if fn is lfs.file_open and code is None:
@@ -168,7 +170,7 @@ class LittleFs:
         """Free the caches ``lfs_mount`` allocated (``lfs_unmount`` only frees; it writes
         nothing, so a reboot stays a reboot). Without it every boot leaked them in C memory."""
         if not self.released:
-            self._drop_ahead()
+            self.drop_ahead()
             self.released = True
             lfs.unmount(self.fs)
 
@@ -190,9 +192,18 @@ class EarlyMount:
     behind the others' at the end."""
 
     def __init__(self, area: FlashArea, config: FsConfig) -> None:
+        flash = area.flash
+        self._from = (flash.reads, flash.bytes_read)
         self.fs = LittleFs(area, config)
         self.rc = self.fs.mount()
-        self._changes = area.flash.changes
+        self._changes = flash.changes
+        self._read = (0, 0)
+        self.looked_up()
+
+    def looked_up(self) -> None:
+        """The calls made ahead after the mount are done: their reads count with its."""
+        flash = self.fs.area.flash
+        self._read = (flash.reads - self._from[0], flash.bytes_read - self._from[1])
 
     def take(self, area: FlashArea, config: FsConfig) -> tuple[LittleFs, int] | None:
         """(file system, ``lfs_mount``'s result) for ``area`` and ``config`` if the flash is
@@ -204,6 +215,10 @@ class EarlyMount:
         return None
 
     def discard(self) -> None:
-        """Let it go unused (the boot was cut short, or the flash changed)."""
+        """Let it go unused (the boot was cut short, or the flash changed): its reads never
+        happened (the flash statistics count the calls at their moment)."""
         if self.rc == 0:
             self.fs.release()
+        flash = self.fs.area.flash
+        flash.reads -= self._read[0]
+        flash.bytes_read -= self._read[1]
