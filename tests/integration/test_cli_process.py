@@ -3,6 +3,7 @@ options. Every server here binds port 0 on loopback, never the default 127.0.0.1
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -141,6 +142,18 @@ def test_profiles_lists_every_builtin_profile() -> None:
     assert listed == shipped
     assert "nrf52840dk" in listed
     assert all(len(line.split(maxsplit=1)) == 2 for line in result.stdout.splitlines())
+
+
+def test_profiles_into_a_closed_pipe_ends_quietly() -> None:
+    """`smpsim profiles | head -1`: a reader that has gone is no error (no traceback, exit 0)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(smpsim_cmd("profiles"), stdout=write_end, stderr=subprocess.PIPE,
+                                text=True, timeout=30, check=False)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_python_m_smpsim_version() -> None:

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from smpsim import cli
+from smpsim import cli, serve
 from smpsim.board import Board
 from smpsim.config import Profile
 
@@ -182,8 +182,8 @@ async def _echo_once(board: Board, control: object) -> list[str]:
 def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     err = io.StringIO()
     with monkeypatch.context() as patch, contextlib.redirect_stderr(err):
-        patch.setattr(cli, "_serve", _echo_once)
-        patch.setattr(cli, "_ipv6_available", lambda: False)  # no [::1]:1337 on the host
+        patch.setattr(serve, "_serve", _echo_once)
+        patch.setattr(serve, "_ipv6_available", lambda: False)  # no [::1]:1337 on the host
         try:
             code = cli.main(argv)
         except SystemExit as exc:

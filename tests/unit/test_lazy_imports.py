@@ -56,7 +56,8 @@ def test_unknown_names_are_attribute_errors() -> None:
 
 def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
     """``smpsim run`` with the default profile over UDP: no other command's code, no serial
-    recovery, link faults, shell or other swap strategies until something asks for them."""
+    recovery, link faults, shell or other swap strategies until something asks for them, and
+    no serialization package of cryptography for the board's keys."""
     code = """
 import asyncio, json, sys
 from smpsim import cli
@@ -80,6 +81,35 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.demo", "smpsim.mcumgr.boot_serial", "smpsim.transports.link_faults",
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
-              "intelhex", "aiohttp")
+              "intelhex", "aiohttp",
+              "cryptography.hazmat.primitives.serialization")  # the keys are read without it
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
+
+
+def test_smpsim_run_collects_no_cycles_while_starting_and_freezes_what_it_built() -> None:
+    """The cyclic collector is off from ``main`` until the board is up, then on again with the
+    start-up's objects frozen out of it; the command still stops cleanly on SIGTERM."""
+    code = """
+import gc, json, os, signal, sys, threading, time
+from smpsim import cli
+
+starting = []
+gc.callbacks.append(lambda phase, info: phase == "start" and gc.get_freeze_count() == 0
+                    and starting.append(info["generation"]))
+up = []
+
+def stop_when_up() -> None:
+    deadline = time.monotonic() + 20
+    while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    up.append(gc.get_freeze_count() > 0 and gc.isenabled())
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=stop_when_up, daemon=True).start()
+status = cli.main(["run", "--udp", "127.0.0.1:0", "--time-scale", "0", "--log-level", "warning"])
+print(json.dumps([status, starting, up, gc.isenabled()]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert json.loads(out.splitlines()[-1]) == [0, [], [True], True]

@@ -97,3 +97,51 @@ def test_a_record_is_a_mutable_dataclass_compared_by_its_fields() -> None:
         @record
         class Plain:
             name: str
+
+
+@frozen
+class Checked(Frozen):
+    low: int
+    high: int = 8
+    span: int = field(init=False, default=0)
+    notes: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low above high")
+        object.__setattr__(self, "span", self.high - self.low)
+
+
+@dataclass(frozen=True)
+class CheckedGenerated:
+    low: int
+    high: int = 8
+    span: int = field(init=False, default=0)
+    notes: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("low above high")
+        object.__setattr__(self, "span", self.high - self.low)
+
+
+@pytest.mark.parametrize("call", [
+    lambda cls: cls(1, 2), lambda cls: cls(1), lambda cls: cls(high=3, low=1),
+    lambda cls: cls(1, high=3),
+])
+def test_the_shared_init_binds_as_the_generated_one(call) -> None:  # type: ignore[no-untyped-def]
+    shared, generated = call(Checked), call(CheckedGenerated)
+    assert vars(shared) == vars(generated)
+    assert list(vars(shared)) == list(vars(generated))  # assigned in field order
+    assert shared.notes == [] and shared.notes is not Checked(1).notes
+
+
+@pytest.mark.parametrize("call", [
+    lambda cls: cls(), lambda cls: cls(1, 2, 3), lambda cls: cls(1, low=2),
+    lambda cls: cls(1, span=2), lambda cls: cls(1, other=2), lambda cls: cls(high=2),
+    lambda cls: cls(5, 1),
+])
+def test_a_wrong_call_fails_as_with_the_generated_init(call) -> None:  # type: ignore[no-untyped-def]
+    kind, message = _error(lambda: call(Checked))
+    assert (kind, message.replace("Checked.", "CheckedGenerated.")) == \
+        _error(lambda: call(CheckedGenerated))

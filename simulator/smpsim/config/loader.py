@@ -97,15 +97,16 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 
 
 @functools.cache
-def _schema(cls: Any) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
-    """A schema class's field types and fields, worked out once per class (the types are
-    strings to evaluate: a fleet loads its profiles a thousand times)."""
-    return (typing.get_type_hints(cls),
-            {f.name: f for f in dataclasses.fields(cls) if f.name != "source"})
+def _schema(cls: Any) -> dict[str, dataclasses.Field[Any]]:
+    """A schema class's fields, each with its type (the schema's annotations are types, not
+    strings: no ``typing.get_type_hints``, which cost 4 % of ``smpsim run``'s start)."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    assert not any(isinstance(f.type, str) for f in fields.values()), cls
+    return fields
 
 
 def _build(cls: Any, table: dict[str, Any], where: str) -> Any:
-    hints, known = _schema(cls)
+    known = _schema(cls)
     for key in table:
         if key not in known:
             raise ConfigError(f"unknown key {where}.{key}" if where else f"unknown key {key}")
@@ -113,7 +114,7 @@ def _build(cls: Any, table: dict[str, Any], where: str) -> Any:
     for name, f in known.items():
         path = f"{where}.{name}" if where else name
         if name in table:
-            args[name] = _convert(hints[name], table[name], path)
+            args[name] = _convert(f.type, table[name], path)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing key {path}")
     return cls(**args)

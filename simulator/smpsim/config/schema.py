@@ -1,10 +1,10 @@
 """The profile schema: what a profile says about a board and its firmware build.
 
 Every class here is a frozen dataclass whose fields are the profile's TOML keys; defaults are
-smp_svr's and Zephyr's. Loading and checking a file is :mod:`smpsim.config.loader`.
+smp_svr's and Zephyr's. Loading and checking a file is :mod:`smpsim.config.loader`, which reads
+each key's type from its field: the annotations here are types, not strings (no ``from
+__future__ import annotations``), so a class is defined before another names it.
 """
-
-from __future__ import annotations
 
 from dataclasses import field
 

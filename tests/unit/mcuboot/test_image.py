@@ -6,6 +6,7 @@ description, independently of the module under test; the images themselves come 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import logging
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smpsim.device.mcuboot import keys
 from smpsim.device.mcuboot.image import (
     APP_TLV,
     IMAGE_MAGIC,
@@ -426,6 +428,62 @@ def test_keyhash_encodings() -> None:
     assert ec_key.encoded == ec_key.key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert len(public_key(pem("ed25519")).encoded) == 44  # SPKI of a 32-byte key
+
+
+@pytest.mark.parametrize("name", [*KINDS, "unknown-ecdsa-p256"])
+def test_a_public_pem_reads_as_the_library_reads_it(name: str) -> None:
+    """MCUboot's key shapes are read without cryptography's serialization package: the same
+    key, kind and embedded bytes as the library's loader gives."""
+    text = pem(name)
+    ours = keys._read_public_pem(text)
+    assert ours is not None
+    theirs = serialization.load_pem_public_key(text.encode())
+    assert ours.key.public_bytes(serialization.Encoding.DER,
+                                 serialization.PublicFormat.SubjectPublicKeyInfo) == \
+        theirs.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert ours.encoded == keys._encoded(theirs)  # type: ignore[arg-type]
+    assert ours.kind == name.removeprefix("unknown-")
+
+
+def test_other_pems_go_to_the_library() -> None:
+    rsa_pem = pem("rsa-2048")
+    der = base64.b64decode("".join(rsa_pem.strip().splitlines()[1:-1]))
+    assert der[:2] == b"\x30\x82"
+    long_form = der[:1] + b"\x83\x00" + der[2:]  # a length with a leading zero: BER, not DER
+    assert keys._read_public_pem(_armor(long_form)) is None
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    fresh = p256.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = p256.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+    assert keys._read_public_pem(private) is None
+    assert public_key(private).kind == "ecdsa-p256"  # through the library
+    rsa1024 = rsa.generate_private_key(65537, 1024).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    assert keys._read_public_pem(rsa1024) is None
+    bad_point = _P256_PREFIX + bytes(64)  # (0, 0) is not on the curve
+    assert keys._read_public_pem(_armor(bad_point)) is None
+    with pytest.raises(ConfigError, match="PEM"):
+        public_key(_armor(bad_point))
+    assert keys._read_public_pem(_armor(fresh)) is not None
+
+
+def test_the_packaged_keys_load_without_the_serialization_package() -> None:
+    code = ("import sys; from smpsim.device.mcuboot.builtin import key_pem; "
+            "from smpsim.device.mcuboot.keys import KeyRing; "
+            "KeyRing(key_pem(f'insecure-test-{k}') for k in sys.argv[1:]); "
+            "sys.exit('cryptography.hazmat.primitives.serialization' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code, *KINDS], check=False).returncode == 0
+
+
+def _armor(der: bytes) -> str:
+    body = base64.b64encode(der).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(["-----BEGIN PUBLIC KEY-----", *lines, "-----END PUBLIC KEY-----"]) + "\n"
+
+
+_P256_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010703420004")
 
 
 def test_keyhash_tlv_of_signed_samples_names_the_key() -> None:

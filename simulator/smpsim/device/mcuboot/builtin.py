@@ -24,7 +24,7 @@ def key_pem(entry: str) -> str:
         raise ConfigError(f"mcuboot.keys: no built-in key {entry!r} (give PEM text or one of "
                           "insecure-test-rsa-2048, insecure-test-rsa-3072, "
                           "insecure-test-ecdsa-p256, insecure-test-ed25519)")
-    return resource.read_text(encoding="ascii")
+    return resource.read_bytes().decode("ascii")  # (no text file: its codec would be imported)
 
 
 @functools.lru_cache(maxsize=16)
