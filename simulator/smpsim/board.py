@@ -71,7 +71,8 @@ class Board(Record):
             await self.stop()
             raise
         prefix = "" if self.name is None else f"{self.name}: "
-        self.device.console.subscribe(lambda line: console_log.info("%s%s", prefix, line))
+        self.device.console.subscribe(lambda line: console_log.info("%s%s", prefix, line),
+                                      lambda: console_log.isEnabledFor(logging.INFO))
         for listener in self.console_listeners:
             self.device.console.subscribe(listener)
         if self.hold_button:

@@ -41,20 +41,29 @@ class Console:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, Callable[[], bool] | None]] = []
         self.booted_at = 0.0
         """Emulated time of the last boot, for log timestamps."""
 
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every line printed from now on (without line ending)."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener, wanted: Callable[[], bool] | None = None) -> None:
+        """Call ``listener`` with every line printed from now on (without line ending);
+        ``wanted``: asked at each line whether the listener takes it (a logger passes on only
+        what its level lets through)."""
+        self._listeners.append((listener, wanted))
 
     def print(self, line: str) -> None:
         """Print a raw line (banners, MCUboot output)."""
-        for listener in self._listeners:
-            listener(line)
+        for listener, wanted in self._listeners:
+            if wanted is None or wanted():
+                listener(line)
 
     def log(self, level: str, module: str, text: str) -> None:
-        """Print a log line as ``[00:00:01.234,000] <inf> module: text``."""
+        """Print a log line as ``[00:00:01.234,000] <inf> module: text``; not even formatted
+        when no listener takes it (a fleet's boards log to a logger that drops them)."""
+        for _, wanted in self._listeners:
+            if wanted is None or wanted():
+                break
+        else:
+            return
         stamp = log_timestamp(self._clock.now() - self.booted_at)
         self.print(f"{stamp} <{level}> {module}: {text}")

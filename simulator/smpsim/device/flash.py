@@ -167,6 +167,9 @@ class NorFlash:
         self.path = Path(path) if path is not None else None
         self.ops = 0
         """Erase and write operations carried out since start."""
+        self.changes = 0
+        """Bumped by every change of the contents (operations, programming, a restore, flipped
+        bits): work done ahead on what flash read holds still stands while it is the same."""
         self.erases = 0
         """Sectors erased since start (flash statistics)."""
         self.writes = 0
@@ -378,6 +381,7 @@ class NorFlash:
         # Time first: when a transport paces the clock, a kill during the erase leaves it undone.
         self._begin("erase", offset, length, sectors[0].erase_s if len(sectors) == 1 else
                     sum(s.erase_s for s in sectors))
+        self.changes += 1
         for index in range(first, last):
             self._data[index] = None
             self.sector_erases[index] += 1
@@ -424,6 +428,7 @@ class NorFlash:
                 raise
         else:
             self._begin("write", offset, length, seconds)
+        self.changes += 1
         if single:
             if data != blank:  # 0xFF over erased bytes changes nothing
                 own = self._data[index]
@@ -464,6 +469,7 @@ class NorFlash:
         self._check_bounds(offset, len(data))
         if not data:
             return
+        self.changes += 1
         pos = 0
         for index, start, stop in self._pieces(offset, len(data)):
             size = self.sectors[index].size
@@ -498,6 +504,7 @@ class NorFlash:
         """Go back to a :meth:`checkpoint` of this flash: only the sectors changed since are
         put back (and written through to the flash file). An armed power cut stays armed."""
         data = self._data
+        self.changes += 1
         for index, contents in enumerate(checkpoint.contents):
             if data[index] is not contents:
                 data[index] = contents
@@ -522,6 +529,7 @@ class NorFlash:
             if not 0 <= bit < self.size * 8:
                 raise OutOfBounds(f"bit {bit} outside flash of {self.size:#x} bytes")
         touched: set[int] = set()
+        self.changes += 1
         for bit in positions:
             offset = bit // 8
             index = self.sector_index(offset)

@@ -20,6 +20,8 @@ class FlashArea:
         self.sectors = _relative(flash.sectors_in(self.offset, self.size), self.offset)
         """Sectors with offsets relative to the area."""
         self._starts = _starts(self.sectors)
+        self.sector_sizes = _sizes(self.sectors)
+        """Each sector's size, in order (MCUboot compares two slots' at every boot)."""
         self.write_block = flash.write_block
 
     def _check(self, offset: int, length: int) -> None:
@@ -60,6 +62,11 @@ class FlashArea:
 @functools.cache
 def _starts(sectors: tuple[Sector, ...]) -> tuple[int, ...]:
     return tuple(s.offset for s in sectors)
+
+
+@functools.cache
+def _sizes(sectors: tuple[Sector, ...]) -> tuple[int, ...]:
+    return tuple(s.size for s in sectors)
 
 
 @functools.cache

@@ -29,6 +29,11 @@ START_AT_ONCE = 1024
 stacks) of a large shard at a time scale above 0. A reset later is not bounded: every board
 comes back on its own schedule."""
 
+FULL_COLLECTION_EVERY = 100
+"""Once the fleet is up: middle-generation collections between two full ones (Python's default
+is 10). A full collection walks every object made since the fleet was frozen: at a fleet-wide
+reset of a thousand boards, one came every time, and every board stalled for its 30 to 50 ms."""
+
 PARENT_CHECK_S = 1.0
 """How often a worker looks whether its parent is still there."""
 
@@ -115,7 +120,9 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
     collecting = gc.isenabled()
     # Starting thousands of boards makes thousands of long-lived objects: the cycle collector
     # would walk them all again and again (half the start-up). Once they are up they are
-    # frozen out of its way; what a board makes later is collected as usual.
+    # frozen out of its way; what a board makes later is collected as usual, only the full
+    # collections less often (FULL_COLLECTION_EVERY).
+    thresholds = gc.get_threshold()
     gc.disable()
     try:
         either: list[asyncio.Future[Any]] = [starting, stopping]
@@ -123,6 +130,8 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
         if collecting:
             gc.collect()
             gc.freeze()
+            young, middle, _ = thresholds
+            gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
             gc.enable()
         if starting.done():
             lines = [line for board_lines in starting.result() for line in board_lines]
@@ -134,6 +143,7 @@ async def serve(shard: Shard, ready: Ready, stop: asyncio.Event,
             await stopping
     finally:
         if collecting:
+            gc.set_threshold(*thresholds)
             gc.enable()
         for future in (starting, stopping):
             future.cancel()

@@ -43,7 +43,8 @@ class BusyTeller:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self._phase = "MCUboot starting"
-        self._boot: asyncio.Task[None] | None = None
+        self._boot: asyncio.TimerHandle | None = None
+        """The next line about the boot in progress, while it is due."""
         self._later: list[asyncio.TimerHandle] = []
         runner.device.events.listeners.append(self._event)
         runner.state_listeners.append(self._state)
@@ -67,15 +68,15 @@ class BusyTeller:
             self._boot.cancel()
             self._boot = None
         if state == "booting" and self.runner.scale > 0:
-            self._boot = asyncio.get_running_loop().create_task(self._booting())
+            # A timer, not a task: a fleet reset together starts and ends a thousand boots at
+            # once, and a task costs a step to start and another to cancel, each a loop pass.
+            self._boot = asyncio.get_running_loop().call_later(TELL_AFTER_S, self._booting,
+                                                               TELL_AFTER_S)
 
-    async def _booting(self) -> None:
-        waited = TELL_AFTER_S
-        await asyncio.sleep(TELL_AFTER_S)
-        while True:
-            log.info("the simulated board is booting (%s), %.0f s so far", self._phase, waited)
-            await asyncio.sleep(EVERY_S)
-            waited += EVERY_S
+    def _booting(self, waited: float) -> None:
+        log.info("the simulated board is booting (%s), %.0f s so far", self._phase, waited)
+        self._boot = asyncio.get_running_loop().call_later(EVERY_S, self._booting,
+                                                           waited + EVERY_S)
 
     def _busy(self, wait_s: float, reply: Reply) -> None:
         if wait_s <= TELL_AFTER_S:

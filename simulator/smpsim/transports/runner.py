@@ -210,9 +210,11 @@ class Runner:
         except PowerLoss as exc:
             self._power_lost(exc)
             return
-        if reply.busy_s * scale <= 0 and not reply.effects:
+        if reply.busy_s * scale <= 0:
             for frame in reply.frames:
                 send(frame)
+            if reply.effects:  # an os reset's timer: set now, no task to carry it a pass later
+                self._apply(reply)
             return
         self._busy = True
         self._spawn(self._finish(reply, send, began))
@@ -269,7 +271,18 @@ class Runner:
 
     def _reset_timer_fired(self) -> None:
         self._reset_timer = None
-        self._spawn(self.reset())
+        boot = self._boot_greenlet
+        if self.scale > 0 and (boot is None or boot.dead):
+            # No boot to wind down first: the paced boot starts here and its end is carried
+            # out where it ends (no task to start it, wake it and end it: a fleet reset
+            # together runs a thousand of these at once).
+            self._stop()
+            log.info("device reset")
+            generation = self._generation
+            self._set_state("booting")
+            self._begin_paced_boot(generation)
+        else:
+            self._spawn(self.reset())
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -338,17 +351,23 @@ class Runner:
     async def _boot(self) -> None:
         generation = self._generation
         self._set_state("booting")
-        try:
-            if self.scale > 0:
-                # Lived, not slept off afterwards: every flash operation of a swap lands in the
-                # flash file at its real moment, so killing the process mid-swap cuts it there.
-                outcome = await self._paced_boot()
-            else:
-                outcome = self.device.boot()
-        except PowerLoss as exc:
-            if generation == self._generation:  # else a reset (or the end) cut it on purpose
-                self._power_lost(exc)
+        if self.scale > 0:
+            # Lived, not slept off afterwards: every flash operation of a swap lands in the
+            # flash file at its real moment, so killing the process mid-swap cuts it there.
+            await self._paced_boot(generation)
             return
+        try:
+            outcome = self.device.boot()
+        except PowerLoss as exc:
+            self._boot_cut_off(generation, exc)
+            return
+        self._boot_ended(generation, outcome)
+
+    def _boot_cut_off(self, generation: int, exc: PowerLoss) -> None:
+        if generation == self._generation:  # else a reset (or the end) cut it on purpose
+            self._power_lost(exc)
+
+    def _boot_ended(self, generation: int, outcome: BootOutcome) -> None:
         if generation != self._generation:
             return  # reset again meanwhile: that boot decides
         if outcome.running:
@@ -368,21 +387,29 @@ class Runner:
             log.error("the board does not start: %s", outcome.reason)
             self._set_state("halted")
 
-    async def _paced_boot(self) -> BootOutcome:
+    async def _paced_boot(self, generation: int) -> None:
         await self._boot_gone()  # a boot cut short stops at its next busy period
+        await self._begin_paced_boot(generation)
+
+    def _begin_paced_boot(self, generation: int) -> asyncio.Future[None]:
+        """Start a paced boot (none in progress): it runs up to its first wait; the future is
+        done once its end has been carried out (:meth:`_conclude`)."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[BootOutcome] = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
         cut = self._boot_cut = _Cut()
         deadline = time.monotonic()
         # The boot's own stack: it runs on the loop's thread, a slice at a time, and each
         # wait hands the loop back until the wait's deadline (a timer, no thread, no GIL to
         # hand around).
         boot: greenlet.greenlet
+        ended: list[BootOutcome | BaseException] = []
 
         def resume() -> None:
             cut.timer = None
             if not boot.dead:
                 boot.switch()
+                if ended:
+                    self._conclude(generation, ended[0], done)
 
         def pace(seconds: float) -> None:
             nonlocal deadline
@@ -402,20 +429,39 @@ class Runner:
             clock = self.device.clock
             clock.pacer = pace
             try:
-                result: BootOutcome = self.device.boot()
-            except BaseException as exc:  # delivered to the loop, raised there
-                if not done.done():
-                    done.set_exception(exc)
-                return
+                ended.append(self.device.boot())
+            except BaseException as exc:
+                ended.append(exc)
             finally:
                 clock.pacer = None
-                cut.timer = None
-            if not done.done():
-                done.set_result(result)
+                # No cycle left (the cut and its wake-up): the boot's frames go when the next
+                # boot replaces them, not at the cycle collector's next pass.
+                cut.timer = cut.resume = None
 
         boot = self._boot_greenlet = greenlet.greenlet(body)
         boot.switch()  # up to its first wait
-        return await done
+        if ended:
+            self._conclude(generation, ended[0], done)
+        return done
+
+    def _conclude(self, generation: int, result: BootOutcome | BaseException,
+                  done: asyncio.Future[None]) -> None:
+        """A paced boot has ended: carried out right where its last slice ends, in the loop's
+        own stack, so the board answers from this moment, not one loop pass later behind every
+        other board's ready work (a fleet reset together ends hundreds of boots at once)."""
+        if done.done():  # the runner was closed: nobody waits for the boot
+            return
+        try:
+            if isinstance(result, PowerLoss):
+                self._boot_cut_off(generation, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self._boot_ended(generation, result)
+        except BaseException as exc:  # delivered to the boot's awaiter, raised there
+            done.set_exception(exc)
+            return
+        done.set_result(None)
 
     async def _boot_gone(self) -> None:
         boot = self._boot_greenlet

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from littlefs import LittleFSError, lfs
 
@@ -45,11 +45,16 @@ class _BlockDevice:
         self.block_size = block_size
         self.fault: BaseException | None = None
         """What interrupted an operation (a :class:`~smpsim.device.flash.PowerLoss`)."""
+        self._flash_read = area.flash.read
+        self._base = area.offset
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytes:
+        # Straight to the flash: littlefs refuses a block or a range outside its geometry
+        # (LFS_ERR_CORRUPT) before it reads, so the area's bounds are never crossed here, and a
+        # boot's mount and log append read a hundred times, 64 bytes each.
         if self.fault is None:
             try:
-                return self.area.read(block * self.block_size + off, size)
+                return self._flash_read(self._base + block * self.block_size + off, size)
             except BaseException as exc:  # must not unwind through C
                 self.fault = exc
         return b"\xff" * size
@@ -98,10 +103,47 @@ class LittleFs:
         self.fs = lfs.LFSFilesystem()
         self.released = False
         """:meth:`release` ran: littlefs's buffers are gone, every call fails with -EIO."""
+        self._ahead: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any,
+                                int | None]] = []
+        """Calls made ahead by :meth:`call_ahead`, in order: (function, arguments, result,
+        error code)."""
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a littlefs call; a fault of the block device is raised, an error becomes
-        :class:`LittleFSError`."""
+        :class:`LittleFSError`. The next call made ahead, if it is this one, answers it."""
+        if self._ahead:
+            ahead_fn, ahead_args, ahead_kwargs, result, code = self._ahead.pop(0)
+            if ahead_fn is fn and ahead_args == args and ahead_kwargs == kwargs:
+                if code is not None:
+                    raise LittleFSError(code)
+                return cast("T", result)
+            # Not the call foreseen: made now. Those made ahead only read; a file they opened
+            # is closed (closing a file nothing was written to writes nothing).
+            self._ahead.insert(0, (ahead_fn, ahead_args, ahead_kwargs, result, code))
+            self.drop_ahead()
+        return self._call(fn, *args, **kwargs)
+
+    def call_ahead(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Make a call that only reads now, for :meth:`call` to answer the same call with later
+        (on an early mount: the flash it read is unchanged). Its result, ``None`` if it
+        failed."""
+        try:
+            result = self._call(fn, *args, **kwargs)
+        except LittleFSError as exc:
+            self._ahead.append((fn, args, kwargs, None, int(exc.code)))
+            return None
+        self._ahead.append((fn, args, kwargs, result, None))
+        return result
+
+    def drop_ahead(self) -> None:
+        """Forget the calls made ahead that were not asked for (a file they opened is
+        closed)."""
+        ahead, self._ahead = self._ahead, []
+        for fn, _, _, result, code in ahead:
+            if fn is lfs.file_open and code is None:
+                self._call(lfs.file_close, result)
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.device.fault is not None:
             raise self.device.fault
         if self.released:  # a handle kept across a reboot: its fs_t is RAM that is gone
@@ -119,7 +161,7 @@ class LittleFs:
     def mount(self) -> int:
         """``lfs_mount``: 0 or the littlefs error."""
         try:
-            self.call(lfs.mount, self.cfg)
+            self._call(lfs.mount, self.cfg)
         except LittleFSError as exc:
             return int(exc.code)
         return 0
@@ -128,13 +170,55 @@ class LittleFs:
         """Free the caches ``lfs_mount`` allocated (``lfs_unmount`` only frees; it writes
         nothing, so a reboot stays a reboot). Without it every boot leaked them in C memory."""
         if not self.released:
+            self.drop_ahead()
             self.released = True
             lfs.unmount(self.fs)
 
     def format(self) -> int:
         """``lfs_format``: 0 or the littlefs error."""
         try:
-            self.call(lfs.format, self.cfg)
+            self._call(lfs.format, self.cfg)
         except LittleFSError as exc:
             return int(exc.code)
         return 0
+
+
+class EarlyMount:
+    """``lfs_mount`` done ahead of its moment in the boot (and the ``lfs_stat`` calls the
+    application makes first, by :meth:`LittleFs.call_ahead`): they only read, so while the flash
+    holds what they read, the mounted file system (or the error) and the answers are what the
+    calls at their moment give, caches included. A paced boot makes them while it waits out its
+    kernel's start, so a fleet reset together does not queue every board's mount and look-ups
+    behind the others' at the end."""
+
+    def __init__(self, area: FlashArea, config: FsConfig) -> None:
+        flash = area.flash
+        self._from = (flash.reads, flash.bytes_read)
+        self.fs = LittleFs(area, config)
+        self.rc = self.fs.mount()
+        self._changes = flash.changes
+        self._read = (0, 0)
+        self.looked_up()
+
+    def looked_up(self) -> None:
+        """The calls made ahead after the mount are done: their reads count with its."""
+        flash = self.fs.area.flash
+        self._read = (flash.reads - self._from[0], flash.bytes_read - self._from[1])
+
+    def take(self, area: FlashArea, config: FsConfig) -> tuple[LittleFs, int] | None:
+        """(file system, ``lfs_mount``'s result) for ``area`` and ``config`` if the flash is
+        unchanged since; else ``None`` (and the early mount is let go)."""
+        fs = self.fs
+        if fs.area is area and fs.config is config and area.flash.changes == self._changes:
+            return fs, self.rc
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Let it go unused (the boot was cut short, or the flash changed): its reads never
+        happened (the flash statistics count the calls at their moment)."""
+        if self.rc == 0:
+            self.fs.release()
+        flash = self.fs.area.flash
+        flash.reads -= self._read[0]
+        flash.bytes_read -= self._read[1]

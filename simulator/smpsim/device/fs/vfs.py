@@ -40,7 +40,7 @@ from smpsim.device.errno import (
     ENOTDIR,
     ENOTEMPTY,
 )
-from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, LittleFs
+from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, EarlyMount, LittleFs
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
 from smpsim.records import Frozen, frozen
@@ -153,6 +153,42 @@ class File:
             self.closed = True
 
 
+def stat_ahead(fs: LittleFs, point: str, path: str) -> lfs.LFSStat | None:
+    """Make ahead (:meth:`LittleFs.call_ahead`) the ``lfs_stat`` that :meth:`Vfs.stat` of
+    ``path`` makes with ``fs`` alone mounted at ``point``: what it found, ``None`` if nothing
+    (or that stat makes no littlefs call)."""
+    inner = _inner_ahead(point, path)
+    if inner is None:
+        return None
+    found: lfs.LFSStat | None = fs.call_ahead(lfs.stat, inner, **_ENC)
+    return found
+
+
+def open_ahead(fs: LittleFs, point: str, path: str, flags: int) -> None:
+    """Make ahead the ``lfs_file_open`` that :meth:`Vfs.open` makes (``path`` must exist: opening
+    a file that is not there creates it)."""
+    inner = _inner_ahead(point, path)
+    if inner is not None:
+        fs.call_ahead(lfs.file_open, inner, _lfs_mode(flags), **_ENC)
+
+
+def _inner_ahead(point: str, path: str) -> str | None:
+    raw, mount = raw_path(path), raw_path(point)
+    if not raw.startswith(mount + b"/") or len(raw) <= len(mount) + 1:
+        return None
+    return Vfs._inner(raw, mount)
+
+
+def _lfs_mode(flags: int) -> lfs.LFSFileFlag:
+    """``lfs_flags_from_zephyr``: RDONLY and WRONLY together are RDWR."""
+    mode = 0
+    for zephyr, lfs_flag in ((FS_O_CREATE, LFS_O_CREAT), (FS_O_READ, LFS_O_RDONLY),
+                             (FS_O_WRITE, LFS_O_WRONLY), (FS_O_APPEND, LFS_O_APPEND)):
+        if flags & zephyr:
+            mode |= lfs_flag
+    return lfs.LFSFileFlag(mode)
+
+
 class Vfs:
     """Zephyr's VFS: the mount table and the checks of ``fs.c``, logging as Zephyr does.
 
@@ -177,10 +213,13 @@ class Vfs:
         self.mounts.clear()
         self._timers.clear()
 
-    def mount(self, point: str, area: FlashArea, config: FsConfig, controller: str) -> bool:
+    def mount(self, point: str, area: FlashArea, config: FsConfig, controller: str, *,
+              early: EarlyMount | None = None) -> bool:
         """``fs_mount`` of littlefs at ``point``, formatting when it cannot be mounted, with
-        ``littlefs_fs.c``'s log lines. Returns whether it is mounted."""
-        fs = LittleFs(area, config)
+        ``littlefs_fs.c``'s log lines. Returns whether it is mounted. ``early``: its
+        ``lfs_mount`` done ahead, used if the flash is unchanged since."""
+        ahead = early.take(area, config) if early is not None else None
+        fs = LittleFs(area, config) if ahead is None else ahead[0]
         major, minor = littlefs.__LFS_VERSION__
         disk_major, disk_minor = littlefs.__LFS_DISK_VERSION__
         self._log("inf", "littlefs", f"LittleFS version {major}.{minor}, disk version "
@@ -191,7 +230,7 @@ class Vfs:
         self._log("inf", "littlefs", f"partition sizes: rd {config.read_size} ; pr "
                                      f"{config.prog_size} ; ca {config.cache_size} ; la "
                                      f"{config.lookahead_size}")
-        rc = fs.mount()
+        rc = fs.mount() if ahead is None else ahead[1]
         formatted = rc < 0
         if rc < 0:
             if rc == LFS_ERR_CORRUPT:
@@ -305,13 +344,8 @@ class Vfs:
             self._log("err", "fs", "invalid file name!!")
             raise FsError(EINVAL)
         point, fs = self._find(raw)
-        mode = 0  # lfs_flags_from_zephyr: RDONLY and WRONLY together are RDWR
-        for zephyr, lfs_flag in ((FS_O_CREATE, LFS_O_CREAT), (FS_O_READ, LFS_O_RDONLY),
-                                 (FS_O_WRITE, LFS_O_WRONLY), (FS_O_APPEND, LFS_O_APPEND)):
-            if flags & zephyr:
-                mode |= lfs_flag
         handle = self.lfs_call(fs, "file open error", lfs.file_open, self._inner(raw, point),
-                               lfs.LFSFileFlag(mode), **_ENC)
+                               _lfs_mode(flags), **_ENC)
         return File(self, fs, handle)
 
     def listdir(self, path: str) -> list[DirEntry]:

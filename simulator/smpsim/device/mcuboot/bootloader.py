@@ -16,7 +16,13 @@ from smpsim.config import Bootloader as BootloaderConfig
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
 from smpsim.device.events import Events
-from smpsim.device.mcuboot.header import IMAGE_MAGIC, ImageError, ImageFlag, ImageHeader
+from smpsim.device.mcuboot.header import (
+    IMAGE_HEADER_SIZE,
+    IMAGE_MAGIC,
+    ImageError,
+    ImageFlag,
+    ImageHeader,
+)
 from smpsim.device.mcuboot.image import Image, KeyRing, Signature, read_image, validate_image
 from smpsim.device.mcuboot.sizes import auto_max_img_sectors
 from smpsim.device.mcuboot.swap import (
@@ -221,15 +227,17 @@ class Bootloader:
             if recovery.enabled and recovery.no_application:
                 return self._enter_recovery(report)
             return BootResult(False, report, NO_BOOTABLE_IMAGE)
-        first = self.context(0)
-        header = first.read_header(0)
+        # Image 0's header and image, read from its primary slot (no swap context to make).
+        first = self.partitions.primary(0)
+        assert first is not None
+        header = ImageHeader.parse(first.read(0, IMAGE_HEADER_SIZE))
         self.info(f"Bootloader chainload address offset: {jump_offset:#x}")
         major, minor, revision = header.version.key()
         self.info(f"Image version: v{major}.{minor}.{revision}")
         self.info("Jumping to the first image slot")
         self.events.emit("mcuboot", phase="jump", version=f"{major}.{minor}.{revision}")
         try:
-            image = read_image(first.primary.read, first.primary.size)
+            image = read_image(first.read, first.size)
         except ImageError:
             image = None
         return BootResult(True, report, "", image)

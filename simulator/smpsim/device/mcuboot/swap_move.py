@@ -138,7 +138,7 @@ class SwapMove:
         if pri > ctx.max_img_sectors:
             ctx.warn("Cannot upgrade: more sectors than allowed")
             return False
-        same = all(ctx.sector_size(0, i) == ctx.sector_size(1, i) for i in range(sec))
+        same = ctx.primary.sector_sizes[:sec] == ctx.secondary.sector_sizes[:sec]
         if same and pri > sec:
             same = ctx.sector_size(0, sec) == ctx.sector_size(0, sec - 1)
         if not same:

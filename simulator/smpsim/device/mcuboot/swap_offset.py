@@ -115,7 +115,7 @@ class SwapOffset:
         if pri > ctx.max_img_sectors:
             ctx.warn("Cannot upgrade: more sectors than allowed")
             return False
-        if any(ctx.sector_size(0, i) != ctx.sector_size(1, i) for i in range(sec - 1)):
+        if ctx.primary.sector_sizes[:sec - 1] != ctx.secondary.sector_sizes[:sec - 1]:
             ctx.warn("Cannot upgrade: not same sector layout")
             return False
         return True
