@@ -259,12 +259,13 @@ def test_random_cuts_in_sequence(mode: Mode, scenario: str, cuts: list[int]) -> 
         rig = from_snapshot(mode, swapped_snapshot(mode))
     else:
         rig = staged(mode, permanent=scenario == "perm")
-    completed = False
+    completed = lost = False
     for cut in cuts:
         rig.flash.cut_power_before(cut)
         try:
             result = rig.boot()
         except PowerLoss:
+            lost = lost or (scenario == "revert" and revert_status_lost(rig))
             continue
         rig.flash.cut_power_before(1 << 40)
         completed = True
@@ -272,7 +273,48 @@ def test_random_cuts_in_sequence(mode: Mode, scenario: str, cuts: list[int]) -> 
     if not completed:
         result = rig.boot()
     assert result.ok
-    if scenario == "revert":
+    if lost:
+        assert_revert_forgotten(rig)
+    elif scenario == "revert":
         assert_reverted(rig)
     else:
         assert_upgraded(rig, permanent=scenario == "perm")
+
+
+def revert_status_lost(rig: Rig) -> bool:
+    """Whether a revert's swap type is nowhere on the flash. MCUboot writes the status to the
+    scratch, erases the primary trailer's sector and writes it there (swap type first, magic
+    last); a resumed swap-scratch erases the scratch before writing it there again
+    (``boot_swap_sectors`` in MCUboot's ``swap_scratch.c``). A second cut in that window, after
+    a first cut before the primary's swap type was written, leaves it in neither trailer, and a
+    revert's request was nowhere else (an upgrade's is still in the secondary trailer)."""
+    if rig.mode is not Mode.SCRATCH:
+        return False
+    primary = rig.states()[0]
+    scratch = rig.trailer(rig.area("scratch")).read_state()
+    return (primary.magic is not Magic.GOOD and primary.swap_type == SwapType.NONE
+            and scratch.magic is not Magic.GOOD)
+
+
+def assert_revert_forgotten(rig: Rig) -> None:
+    """What MCUboot does then: no swap; the image under test stays, with no trailer to revert."""
+    _, new = images(rig)
+    assert rig.primary.read(0, len(new)) == new
+    assert rig.states() == (UNSET_STATE, UNSET_STATE)
+    assert rig.swap_type() is SwapType.NONE
+
+
+def test_a_scratch_revert_cut_twice_in_its_status_window_is_forgotten() -> None:
+    """The case of :func:`revert_status_lost`, found by the test above: cut before the revert's
+    7th operation (the primary trailer's sector is erased, the status is in the scratch), then
+    before the resumed boot's 3rd (the scratch's two sectors are erased)."""
+    rig = from_snapshot(Mode.SCRATCH, swapped_snapshot(Mode.SCRATCH))
+    for cut, still_known in ((7, True), (3, False)):
+        rig.flash.cut_power_before(cut)
+        with pytest.raises(PowerLoss):
+            rig.boot()
+        assert revert_status_lost(rig) is not still_known
+    rig.flash.cut_power_before(1 << 40)
+    result = rig.boot()
+    assert result.ok and result.images[0].version == "2.0.0"
+    assert_revert_forgotten(rig)

@@ -399,23 +399,15 @@ class SwapRule(Frozen):
     def matches(self, primary: SwapState, secondary: SwapState) -> bool:
         """Whether both trailers satisfy the row (field by field: every first upload chunk
         and state read asks)."""
-        want = self.secondary_magic
-        if want is not None and want != secondary.magic:
-            return False
-        want_flag = self.secondary_image_ok
-        if want_flag is not None and want_flag != secondary.image_ok:
-            return False
-        want_flag = self.secondary_copy_done
-        if want_flag is not None and want_flag != secondary.copy_done:
-            return False
-        want = self.primary_magic
-        if want is not None and want != primary.magic:
-            return False
-        want_flag = self.primary_image_ok
-        if want_flag is not None and want_flag != primary.image_ok:
-            return False
-        want_flag = self.primary_copy_done
-        return want_flag is None or want_flag == primary.copy_done
+        return ((self.secondary_magic is None or self.secondary_magic == secondary.magic)
+                and (self.secondary_image_ok is None
+                     or self.secondary_image_ok == secondary.image_ok)
+                and (self.secondary_copy_done is None
+                     or self.secondary_copy_done == secondary.copy_done)
+                and (self.primary_magic is None or self.primary_magic == primary.magic)
+                and (self.primary_image_ok is None or self.primary_image_ok == primary.image_ok)
+                and (self.primary_copy_done is None
+                     or self.primary_copy_done == primary.copy_done))
 
 
 SWAP_TABLE: tuple[SwapRule, ...] = (
