@@ -26,7 +26,6 @@ import functools
 import hashlib
 import os
 import weakref
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,7 +404,7 @@ class NorFlash:
         # Most writes stay inside one sector (a swap's buffers, a status entry, an upload's
         # 512-byte buffers): found once.
         starts = self._starts
-        index = bisect_right(starts, offset) - 1
+        index = bisect.bisect_right(starts, offset) - 1
         start = offset - starts[index]
         single = 0 < length <= self.sectors[index].size - start
         if single:
@@ -417,17 +416,7 @@ class NorFlash:
                 raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
         elif not self.is_erased(offset, length):
             raise NotErased(f"write at {offset:#x}+{length} over bytes that are not erased")
-        seconds = length // write_block * self._write_s
-        if self._cut_at is None and self.faults is None:
-            # _begin's work when no cut is armed and no fault injected, without the call.
-            self.ops += 1
-            try:
-                self._clock.spend(seconds)
-            except PowerLoss:
-                self.ops -= 1
-                raise
-        else:
-            self._begin("write", offset, length, seconds)
+        self._begin("write", offset, length, length // write_block * self._write_s)
         self.changes += 1
         if single:
             if data != blank:  # 0xFF over erased bytes changes nothing

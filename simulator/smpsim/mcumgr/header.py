@@ -9,10 +9,6 @@ from typing import NamedTuple
 HEADER_SIZE = 8
 _STRUCT = struct.Struct(">BBHHBB")
 _tuple_new = tuple.__new__
-unpack_header = _STRUCT.unpack_from
-"""The header's raw fields at an offset: (op and version byte, flags, length, group, seq, cmd)."""
-pack_header = _STRUCT.pack
-"""A header from its raw fields (the first one the op and version byte)."""
 
 
 class Op(IntEnum):

@@ -17,14 +17,13 @@ from smpsim.mcumgr.codec import encode
 from smpsim.mcumgr.dispatcher import Dispatcher, Effect, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, MgmtErr, MgmtError, translate_v1
 from smpsim.mcumgr.groups import IMPLEMENTED
-from smpsim.mcumgr.header import HEADER_SIZE, Header, pack_header, unpack_header
+from smpsim.mcumgr.header import HEADER_SIZE, Header
 
 if TYPE_CHECKING:
     from smpsim.device.mcu import Device
 
 log = logging.getLogger(__name__)
 DEBUG = logging.DEBUG
-_tuple_new = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -68,13 +67,10 @@ class Server:
         clock = self._clock
         end = len(unit)
         if end >= HEADER_SIZE:
-            byte0, flags, length, group, seq, cmd = unpack_header(unit, 0)
-            if length == end - HEADER_SIZE:
+            header = Header.parse(unit, 0)
+            if header.length == end - HEADER_SIZE:
                 # One frame filling the unit (what clients send): the loop below would answer
-                # it alike, with one more round of bookkeeping per request. The header tuple
-                # is made here, as Header.parse makes it, without a call.
-                header = _tuple_new(Header, (byte0 & 0x07, (byte0 >> 3) & 0x03, flags, length,
-                                             group, seq, cmd))
+                # it alike, with one more round of bookkeeping per request.
                 busy_before = clock.busy_total
                 frame, _, effects = self._single(header, unit, HEADER_SIZE)
                 return Reply([frame], effects, clock.busy_total - busy_before)
@@ -136,7 +132,4 @@ class Server:
             return self._error(header, MgmtErr.EUNKNOWN, None), False, []
         if len(body) > self._max_body:
             return self._error(header, MgmtErr.EMSGSIZE, None), False, []
-        # Header.response without the call: op is 0 or 2 and version 0 or 1 here, so the
-        # answer's op is op + 1 (READ_RSP, WRITE_RSP) and its version the request's.
-        return (pack_header((version << 3) | (op + 1), 0, len(body), group, seq, cmd) + body,
-                True, request.effects)
+        return header.response(len(body)) + body, True, request.effects

@@ -105,21 +105,21 @@ class LittleFs:
         """:meth:`release` ran: littlefs's buffers are gone, every call fails with -EIO."""
         self._ahead: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any,
                                 int | None]] = []
-        """Calls made ahead by :meth:`call_ahead`, in order: (function, arguments, result,
-        error code)."""
+        """Calls made ahead by :meth:`call_ahead`, in order: (function, arguments, keyword
+        arguments, result, error code)."""
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a littlefs call; a fault of the block device is raised, an error becomes
         :class:`LittleFSError`. The next call made ahead, if it is this one, answers it."""
         if self._ahead:
-            ahead_fn, ahead_args, ahead_kwargs, result, code = self._ahead.pop(0)
+            ahead_fn, ahead_args, ahead_kwargs, result, code = self._ahead[0]
             if ahead_fn is fn and ahead_args == args and ahead_kwargs == kwargs:
+                del self._ahead[0]
                 if code is not None:
                     raise LittleFSError(code)
                 return cast("T", result)
             # Not the call foreseen: made now. Those made ahead only read; a file they opened
             # is closed (closing a file nothing was written to writes nothing).
-            self._ahead.insert(0, (ahead_fn, ahead_args, ahead_kwargs, result, code))
             self.drop_ahead()
         return self._call(fn, *args, **kwargs)
 

@@ -18,6 +18,7 @@ from typing import Any
 from smpsim.device.dfu import Dfu
 from smpsim.device.flash import FlashError
 from smpsim.device.mcuboot.trailer import BadImage, BadVector
+from smpsim.mcumgr.codec import DecodeError, head
 from smpsim.mcumgr.dispatcher import BOOL, BSTR, UINT32, Body, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr, MgmtErr, MgmtError
 from smpsim.mcumgr.groups import img_upload
@@ -142,9 +143,6 @@ def state_write(req: Request) -> Body:
 
 _CHUNK_PREFIX = b"\xa2\x63off"
 _DATA_KEY = b"\x64data"
-_ARGUMENT_BYTES = (1, 2, 4)
-"""Bytes after a head whose additional information is 24, 25, 26 (8-byte ones: the general
-path)."""
 
 
 def _chunk_args(data: bytes, start: int) -> dict[str, Any] | None:
@@ -153,32 +151,14 @@ def _chunk_args(data: bytes, start: int) -> dict[str, Any] | None:
     map, which the general path reads (and refuses what zcbor refuses)."""
     if type(data) is not bytes or not data.startswith(_CHUNK_PREFIX, start):
         return None
-    end = len(data)
-    pos = start + 5
-    info = data[pos] if pos < end else 0xFF
-    if info < 24:
-        off, pos = info, pos + 1
-    elif info <= 26:
-        stop = pos + 1 + _ARGUMENT_BYTES[info - 24]
-        if stop > end:
-            return None
-        off, pos = int.from_bytes(data[pos + 1:stop], "big"), stop  # <= 0xFFFFFFFF: a UINT32
-    else:
+    try:
+        major, off, pos = head(data, start + 5)
+        if major != 0 or off is None or off > 0xFFFFFFFF or not data.startswith(_DATA_KEY, pos):
+            return None  # not a UINT32 offset, or another key next
+        major, length, pos = head(data, pos + 5)
+    except DecodeError:
         return None
-    if not data.startswith(_DATA_KEY, pos):
-        return None
-    pos += 5
-    info = data[pos] - 0x40 if pos < end else 0xFF
-    if 0 <= info < 24:
-        length, pos = info, pos + 1
-    elif 24 <= info <= 26:
-        stop = pos + 1 + _ARGUMENT_BYTES[info - 24]
-        if stop > end:
-            return None
-        length, pos = int.from_bytes(data[pos + 1:stop], "big"), stop
-    else:
-        return None
-    if pos + length > end:
+    if major != 2 or length is None or pos + length > len(data):
         return None
     return {"off": off, "data": data[pos:pos + length]}
 
@@ -190,10 +170,7 @@ def upload(req: Request) -> Body:
     args = _chunk_args(req.data, req.start)
     if args is None:
         args = req.fields(UPLOAD_SCHEMA)
-    dfu = req.device.dfu
-    if dfu is None:  # as _dfu, without the call
-        raise MgmtError(MgmtErr.ENOTSUP)
-    return img_upload.upload(req.device, dfu, req.profile.firmware.img, args)
+    return img_upload.upload(req.device, _dfu(req), req.profile.firmware.img, args)
 
 
 @IMG.write("erase")

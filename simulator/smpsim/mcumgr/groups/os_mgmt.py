@@ -10,7 +10,7 @@ from typing import Any
 
 from smpsim.config import Thread
 from smpsim.device.rtc import DateTime
-from smpsim.mcumgr.codec import Pairs, head_bytes
+from smpsim.mcumgr.codec import DecodeError, Pairs, head, head_bytes
 from smpsim.mcumgr.dispatcher import (
     BOOL,
     TSTR,
@@ -33,26 +33,17 @@ _ECHO_ANSWER = b"\xbf\x61r"
 def echo(req: Request) -> Body:
     """``{"d": tstr}`` -> ``{"r": tstr}``; a missing ``d`` echoes the empty string."""
     data, start = req.data, req.start
-    # What clients send, a map of one text "d" (a1 61 64, a text head of one, two or three
-    # bytes, the text), is answered from its bytes: the general path below decodes the text
-    # and encodes it again to the same bytes (invalid UTF-8 included) under the shortest head.
+    # What clients send, a map of one text "d" (a1 61 64, the text's head, the text), is
+    # answered from its bytes: the general path below decodes the text and encodes it again
+    # to the same bytes (invalid UTF-8 included) under the shortest head.
     if data.startswith(_ECHO_PREFIX, start):
-        end = len(data)
-        pos = start + 4
-        initial = data[pos - 1] if pos <= end else 0
-        if 0x60 <= initial < 0x78:
-            length, least = initial - 0x60, 0
-        elif initial == 0x78 and pos < end:
-            length, least, pos = data[pos], 24, pos + 1
-        elif initial == 0x79 and pos + 1 < end:
-            length, least, pos = (data[pos] << 8) | data[pos + 1], 0x100, pos + 2
+        try:
+            major, length, pos = head(data, start + 3)
+        except DecodeError:
+            pass  # the general path says what is wrong
         else:
-            length = least = -1
-        stop = pos + length
-        if length >= 0 and stop <= end:
-            if length >= least:  # the request's head is the shortest: copied with the text
-                return _ECHO_ANSWER + data[start + 3:stop] + b"\xff"
-            return _ECHO_ANSWER + head_bytes(3, length) + data[pos:stop] + b"\xff"
+            if major == 3 and length is not None and pos + length <= len(data):
+                return _ECHO_ANSWER + head_bytes(3, length) + data[pos:pos + length] + b"\xff"
     args = req.fields(ECHO_SCHEMA)
     return {"r": args.get("d", "")}
 
