@@ -241,7 +241,10 @@ def head(data: bytes, pos: int) -> tuple[int, int | None, int]:
     length, position after the head). For handlers that walk a request as zcbor does."""
     if pos >= len(data):
         raise DecodeError("truncated item")
-    major, info = data[pos] >> 5, data[pos] & 0x1F
+    initial = data[pos]
+    major, info = initial >> 5, initial & 0x1F
+    if info < 24:  # the argument in the initial byte: most heads, read without a call
+        return major, info, pos + 1
     if info == 31:
         return major, None, pos + 1
     arg, after = _argument(data, pos + 1, info)
