@@ -56,8 +56,9 @@ def test_unknown_names_are_attribute_errors() -> None:
 
 def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
     """``smpsim run`` with the default profile over UDP: no other command's code, no serial
-    recovery, link faults, shell or other swap strategies until something asks for them, and
-    no serialization package of cryptography for the board's keys."""
+    recovery, link faults, shell or other swap strategies until something asks for them, no
+    serialization package of cryptography for the board's keys, and neither importlib.metadata
+    (littlefs-python's ``__init__`` asks it for its version) nor importlib.resources."""
     code = """
 import asyncio, json, sys
 from smpsim import cli
@@ -77,14 +78,36 @@ print(json.dumps(sorted(sys.modules)))
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], check=True,
                                            capture_output=True, text=True).stdout))
     assert "smpsim.device.mcuboot.swap_move" in loaded  # the profile's strategy is there
+    assert "littlefs.lfs" in loaded and "littlefs" not in loaded  # the binding, not the package
     unused = ("smpsim.fleet", "smpsim.flashtool", "smpsim.control.ctl", "smpsim.control.plane",
               "smpsim.demo", "smpsim.mcumgr.boot_serial", "smpsim.transports.link_faults",
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
-              "intelhex", "aiohttp",
+              "intelhex", "aiohttp", "importlib.metadata", "importlib.resources",
               "cryptography.hazmat.primitives.serialization")  # the keys are read without it
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
+
+
+def test_the_littlefs_package_still_imports_whole_after_smpsim_took_its_binding() -> None:
+    """smpsim loads littlefs-python's binding without the package's ``__init__``; a later
+    ``import littlefs`` (a test, a user's script) gets the whole package, on the same binding,
+    and a package imported first is the one smpsim uses."""
+    code = """
+import importlib.metadata, json, sys
+from smpsim.device.fs import littlefs as ours
+skipped = "littlefs" not in sys.modules
+import littlefs
+print(json.dumps([skipped, littlefs.__version__ == importlib.metadata.version("littlefs-python"),
+                  littlefs.lfs is ours.lfs, littlefs.LittleFSError is ours.LittleFSError,
+                  callable(littlefs.LittleFS)]))
+"""
+    first = "import littlefs\nfrom smpsim.device.fs import littlefs as ours\n" \
+            "print(ours.lfs is littlefs.lfs and ours.LittleFSError is littlefs.LittleFSError)"
+    assert json.loads(subprocess.run([sys.executable, "-c", code], check=True,
+                                     capture_output=True, text=True).stdout) == [True] * 5
+    assert subprocess.run([sys.executable, "-c", first], check=True, capture_output=True,
+                          text=True).stdout.strip() == "True"
 
 
 def test_smpsim_run_collects_no_cycles_while_starting_and_freezes_what_it_built() -> None:

@@ -8,16 +8,47 @@ this, so every program and erase littlefs does is a flash operation of
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
+import importlib.util
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
-
-from littlefs import LittleFSError, lfs
 
 from smpsim.config import FsConfig
 from smpsim.device.flash import FlashError
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import ConfigError
+
+
+@contextlib.contextmanager
+def _package_unexecuted(name: str) -> Iterator[None]:
+    """Let submodules of package ``name`` import without running the package's ``__init__``.
+
+    littlefs-python's ``__init__`` asks ``importlib.metadata`` for its own version, which imports
+    email, zipfile and csv and parses its installed METADATA: a ninth of ``smpsim run``'s
+    start-up (issue 15), for nothing smpsim uses. smpsim needs only the binding (``littlefs.lfs``)
+    and its errors, so while they import the package stands in ``sys.modules`` unexecuted; it is
+    taken out after, and a later ``import littlefs`` runs the package as usual (finding its
+    submodules loaded). Already imported, the package is left as it is.
+    """
+    if name in sys.modules:
+        yield
+        return
+    spec = importlib.machinery.PathFinder.find_spec(name)
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    try:
+        yield
+    finally:
+        del sys.modules[name]
+
+
+with _package_unexecuted("littlefs"):  # re-exported: vfs may not import the package itself
+    from littlefs import lfs as lfs  # noqa: PLC0414
+    from littlefs.errors import LittleFSError as LittleFSError  # noqa: PLC0414
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import littlefs
-from littlefs import LittleFSError, lfs
-
 from smpsim.config import FsConfig
 from smpsim.device.clock import Clock
 from smpsim.device.console import Console
@@ -40,7 +37,14 @@ from smpsim.device.errno import (
     ENOTDIR,
     ENOTEMPTY,
 )
-from smpsim.device.fs.littlefs import CORRUPT_LINE, LFS_ERR_CORRUPT, EarlyMount, LittleFs
+from smpsim.device.fs.littlefs import (
+    CORRUPT_LINE,
+    LFS_ERR_CORRUPT,
+    EarlyMount,
+    LittleFs,
+    LittleFSError,
+    lfs,
+)
 from smpsim.device.partitions import FlashArea
 from smpsim.errors import SmpsimError
 from smpsim.records import Frozen, frozen
@@ -220,8 +224,8 @@ class Vfs:
         ``lfs_mount`` done ahead, used if the flash is unchanged since."""
         ahead = early.take(area, config) if early is not None else None
         fs = LittleFs(area, config) if ahead is None else ahead[0]
-        major, minor = littlefs.__LFS_VERSION__
-        disk_major, disk_minor = littlefs.__LFS_DISK_VERSION__
+        major, minor = lfs.__LFS_VERSION__
+        disk_major, disk_minor = lfs.__LFS_DISK_VERSION__
         self._log("inf", "littlefs", f"LittleFS version {major}.{minor}, disk version "
                                      f"{disk_major}.{disk_minor}")
         self._log("inf", "littlefs", f"FS at {controller}:0x{area.offset:x} is "

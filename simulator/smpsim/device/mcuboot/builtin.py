@@ -7,11 +7,13 @@ Both are made by ``make images`` (``flash_images/build.py``) and shipped in
 from __future__ import annotations
 
 import functools
-from importlib import resources
+from pathlib import Path
 
 from smpsim.errors import ConfigError
 
-_FIRMWARE = resources.files("smpsim") / "firmware"
+_FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+"""Installed beside the package's modules (a plain path, as the built-in profiles: see
+``smpsim.config.loader``)."""
 
 
 @functools.lru_cache(maxsize=64)
