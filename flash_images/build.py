@@ -25,13 +25,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "simulator"))
 
+from smpsim.device.mcuboot.builtin import SIGNATURES_FILE  # noqa: E402
 from smpsim.device.mcuboot.image import (  # noqa: E402
     APP_TLV,
     AppBehaviour,
+    Image,
     ImageError,
     TlvType,
+    check_signature,
     read_image,
 )
+from smpsim.device.mcuboot.keys import public_key  # noqa: E402
 
 KEYS = HERE / "keys"
 FIRMWARE = REPO / "simulator" / "smpsim" / "firmware"
@@ -130,10 +134,14 @@ def sign(spec: Spec, tmp: Path) -> bytes:
     return bytes(data)
 
 
+def _image(data: bytes) -> Image:
+    return read_image(lambda off, n: data[off:off + n], len(data))
+
+
 def _unsigned_form(data: bytes) -> tuple[object, ...] | None:
     """The image with its signature values left out, or ``None`` if it does not parse."""
     try:
-        image = read_image(lambda off, n: data[off:off + n], len(data))
+        image = _image(data)
     except ImageError:
         return None
     start = image.header.hashed_size
@@ -179,6 +187,28 @@ def samples() -> list[Spec]:
     ]
 
 
+def signatures() -> str:
+    """The signatures file of the packaged signed images (see ``SIGNATURES_FILE``): each image's
+    hash recomputed and its signature verified with cryptography before it is listed."""
+    keys = {key.keyhash: key for key in (public_key((FIRMWARE / f"insecure-test-{kind}.pub.pem")
+                                                    .read_text()) for kind in KEY_TYPES)}
+    lines = ["# Signed images of this folder, each verified with cryptography by `make images`",
+             "# (flash_images/build.py): name, SHA-256 of the key, image hash, signature TLV."]
+    for path in sorted(FIRMWARE.glob("*.bin")):
+        data = path.read_bytes()
+        image = _image(data)
+        tlvs = {t.type: t.value for t in image.tlvs}
+        if TlvType.KEYHASH not in tlvs:
+            continue  # hash only
+        key = keys[tlvs[TlvType.KEYHASH]]
+        digest = hashlib.sha256(data[:image.size - image.unprotected_tlv_size]).digest()
+        sig = next(value for kind, value in tlvs.items() if kind in SIGNATURE_TLVS)
+        if digest != tlvs[TlvType.SHA256] or not check_signature(key, sig, digest):
+            raise SystemExit(f"{path.name}: its hash or signature does not verify")
+        lines.append(f"{path.name} {key.keyhash.hex()} {digest.hex()} {sig.hex()}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """Make the keys, the samples and the packaged factory images."""
     make_keys()
@@ -203,6 +233,11 @@ def main() -> None:
                         FIRMWARE / f"insecure-test-{kind}.pub.pem")
     for name in DEMO_IMAGES:  # `smpsim demo` uploads them from the installed package
         write_stable(FIRMWARE / name, built[name])
+    listed = FIRMWARE / SIGNATURES_FILE
+    text = signatures()
+    if not listed.exists() or listed.read_text() != text:
+        listed.write_text(text)
+        print(f"wrote     {listed.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

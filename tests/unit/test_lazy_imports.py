@@ -57,8 +57,9 @@ def test_unknown_names_are_attribute_errors() -> None:
 def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
     """``smpsim run`` with the default profile over UDP: no other command's code, no serial
     recovery, link faults, shell or other swap strategies until something asks for them, no
-    serialization package of cryptography for the board's keys, and neither importlib.metadata
-    (littlefs-python's ``__init__`` asks it for its version) nor importlib.resources."""
+    cryptography (the factory image's signature is one of the known good ones), and neither
+    importlib.metadata (littlefs-python's ``__init__`` asks it for its version) nor
+    importlib.resources."""
     code = """
 import asyncio, json, sys
 from smpsim import cli
@@ -84,7 +85,7 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
               "intelhex", "aiohttp", "importlib.metadata", "importlib.resources",
-              "cryptography.hazmat.primitives.serialization")  # the keys are read without it
+              "cryptography")
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
 

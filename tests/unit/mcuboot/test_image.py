@@ -469,6 +469,49 @@ def test_other_pems_go_to_the_library() -> None:
     assert keys._read_public_pem(_armor(fresh)) is not None
 
 
+def test_keys_the_library_refuses_are_refused_when_they_load() -> None:
+    """The P-256 point and RSA exponent checks the library makes when it loads a key are made
+    when the PEM is read (the library's own key object is made later, on a first check)."""
+    rsa_pem = pem("rsa-2048")
+    der = base64.b64decode("".join(rsa_pem.strip().splitlines()[1:-1]))
+    n, e, _ = keys._rsa_numbers(der)
+    for exponent in (4, 1, n + 2):
+        numbers = keys._der(0x30, keys._der_int(n) + keys._der_int(exponent))
+        bad = keys._der(0x30, keys._RSA_ALGORITHM + keys._der(0x03, b"\0" + numbers))
+        assert keys._read_public_pem(_armor(bad)) is None
+        with pytest.raises(ConfigError):
+            public_key(_armor(bad))
+    assert e == 65537
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(point=st.binary(min_size=64, max_size=64), on_curve=st.booleans())
+def test_the_p256_point_check_agrees_with_the_library(point: bytes, on_curve: bool) -> None:
+    if on_curve:  # a point of the curve, from a private key hypothesis picked
+        scalar = int.from_bytes(point, "big") % (2**255) + 1
+        point = ec.derive_private_key(scalar, ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)[1:]
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + point)
+        library = True
+    except ValueError:
+        library = False
+    assert keys._on_p256(point) is library
+    assert (keys._read_public_pem(_armor(_P256_PREFIX + point)) is not None) is library
+
+
+def test_the_key_object_is_made_on_first_use_from_the_embedded_bytes() -> None:
+    for kind in KINDS:
+        key = keys._read_public_pem(pem(kind))  # (not public_key's, which keeps its keys)
+        assert key is not None and "key" not in vars(key)
+        public = serialization.load_pem_public_key(pem(kind).encode())
+        assert key.key.public_bytes(serialization.Encoding.DER,
+                                    serialization.PublicFormat.SubjectPublicKeyInfo) == \
+            public.public_bytes(serialization.Encoding.DER,
+                                serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert key.key is key.key  # made once
+
+
 def test_the_packaged_keys_load_without_the_serialization_package() -> None:
     code = ("import sys; from smpsim.device.mcuboot.builtin import key_pem; "
             "from smpsim.device.mcuboot.keys import KeyRing; "

@@ -1,6 +1,7 @@
-"""smpsim's packaged MCUboot material: insecure test keys and the factory images.
+"""smpsim's packaged MCUboot material: insecure test keys, the factory images and the
+signatures of the signed images, checked when they were made.
 
-Both are made by ``make images`` (``flash_images/build.py``) and shipped in
+All are made by ``make images`` (``flash_images/build.py``) and shipped in
 ``smpsim/firmware/``, so a board can be provisioned without the source tree.
 """
 
@@ -36,3 +37,19 @@ def factory_image(signature: str) -> bytes:
     if not resource.is_file():
         raise ConfigError(f"mcuboot.signature: no factory image for {signature!r}")
     return resource.read_bytes()
+
+
+SIGNATURES_FILE = "signatures.txt"
+"""In ``smpsim/firmware/``: a line per signed image there, ``name keyhash digest signature``
+(hex), written by ``make images`` once ``cryptography`` has verified the signature."""
+
+
+@functools.cache
+def good_signatures() -> frozenset[tuple[bytes, bytes, bytes]]:
+    """(SHA-256 of the key, image digest, signature TLV) of every signed image shipped in
+    ``smpsim/firmware/``: MCUboot's verdict on these is known to be good without the library
+    (``tests/unit/mcuboot/test_signatures.py`` checks each one again)."""
+    text = (_FIRMWARE / SIGNATURES_FILE).read_bytes().decode("ascii")
+    return frozenset((bytes.fromhex(keyhash), bytes.fromhex(digest), bytes.fromhex(sig))
+                     for _, keyhash, digest, sig in (line.split() for line in text.splitlines()
+                                                     if line and not line.startswith("#")))
