@@ -11,15 +11,17 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from smpsim import flashfile
 from smpsim.config import Profile
 from smpsim.device.mcu import Device
 from smpsim.records import Record, record
 from smpsim.transports.busy import BusyTeller
 from smpsim.transports.endpoint import Endpoint, EndpointSpec, open_endpoint
 from smpsim.transports.runner import Runner
+
+if TYPE_CHECKING:
+    from smpsim import flashfile
 
 log = logging.getLogger(__name__)
 console_log = logging.getLogger("smpsim.console")
@@ -64,6 +66,8 @@ class Board(Record):
     async def start(self) -> list[str]:
         """Power the device on and open every endpoint; returns one ready line per endpoint."""
         if self.flash_path is not None:
+            from smpsim import flashfile  # only boards with a flash file need it
+
             self.flash_file = flashfile.acquire(self.flash_path, self.profile.board.flash.size)
         try:
             self._make_device()

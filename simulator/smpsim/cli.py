@@ -108,10 +108,29 @@ def main(argv: list[str] | None = None) -> int:
         # the cyclic collector's passes over it while starting are wasted: 3 % of the
         # start-up's instructions (issue 15). The run turns it back on once the board is up.
         gc.disable()
+        _import_asyncio_without_tls()
     try:
         return _command(_parser(only).parse_args(argv))
     finally:
         gc.enable()
+
+
+def _import_asyncio_without_tls() -> None:
+    """Import asyncio as on a Python built without ``ssl``, unless something has already.
+
+    ``smpsim run`` speaks no TLS (its control plane is plain HTTP), but asyncio imports ``ssl``
+    as it loads, with OpenSSL's libssl and a dozen enums: 6 % of the run's start-up (issue 15).
+    asyncio takes a missing ``ssl`` as a Python without it (``ssl = None``: no TLS transports,
+    https://docs.python.org/3/library/sys.html#sys.modules says how ``None`` there blocks an
+    import); ``ssl`` itself imports normally afterwards (aiohttp does, for the control plane).
+    """
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+    try:
+        import asyncio  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
 
 
 def _command(args: argparse.Namespace) -> int:

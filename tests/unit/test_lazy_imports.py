@@ -85,7 +85,7 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
               "intelhex", "aiohttp", "importlib.metadata", "importlib.resources",
-              "cryptography")
+              "cryptography", "smpsim.flashfile")
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
 
@@ -109,6 +109,33 @@ print(json.dumps([skipped, littlefs.__version__ == importlib.metadata.version("l
                                      capture_output=True, text=True).stdout) == [True] * 5
     assert subprocess.run([sys.executable, "-c", first], check=True, capture_output=True,
                           text=True).stdout.strip() == "True"
+
+
+def test_smpsim_run_imports_asyncio_without_ssl_which_still_imports_after() -> None:
+    """``smpsim run`` speaks no TLS: asyncio is imported as on a Python without ``ssl``, and
+    ``ssl`` still imports once the board serves (aiohttp imports it for the control plane)."""
+    code = """
+import gc, json, os, signal, sys, threading, time
+from smpsim import cli
+
+seen = []
+
+def look_when_up() -> None:
+    deadline = time.monotonic() + 20
+    while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    seen.append("ssl" in sys.modules)
+    import ssl
+    seen.append(sys.modules["asyncio.base_events"].ssl is None and ssl.SSLContext is not None)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=look_when_up, daemon=True).start()
+status = cli.main(["run", "--udp", "127.0.0.1:0", "--time-scale", "0", "--log-level", "warning"])
+print(json.dumps([status, *seen]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert json.loads(out.splitlines()[-1]) == [0, False, True]
 
 
 def test_smpsim_run_collects_no_cycles_while_starting_and_freezes_what_it_built() -> None:
