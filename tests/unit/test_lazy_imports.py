@@ -85,7 +85,7 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
               "intelhex", "aiohttp", "importlib.metadata", "importlib.resources",
-              "cryptography", "smpsim.flashfile")
+              "cryptography", "smpsim.flashfile", "shutil")
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
 
@@ -146,8 +146,6 @@ import gc, json, os, signal, sys, threading, time
 from smpsim import cli
 
 starting = []
-gc.callbacks.append(lambda phase, info: phase == "start" and gc.get_freeze_count() == 0
-                    and starting.append(info["generation"]))
 up = []
 
 def stop_when_up() -> None:
@@ -158,6 +156,9 @@ def stop_when_up() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=stop_when_up, daemon=True).start()
+# Collections from here on: the ones before are this script's own.
+gc.callbacks.append(lambda phase, info: phase == "start" and gc.get_freeze_count() == 0
+                    and starting.append(info["generation"]))
 status = cli.main(["run", "--udp", "127.0.0.1:0", "--time-scale", "0", "--log-level", "warning"])
 print(json.dumps([status, starting, up, gc.isenabled()]))
 """
