@@ -84,9 +84,12 @@ def plugin_overhead_ms(runs: int) -> tuple[float, float, float]:
         (project / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
         _pytest_seconds(project)  # bytecode cached for both
         with_plugin, without = [], []
-        for _ in range(2 * runs):
+        for run in range(2 * runs):  # each kind first in every other pair
+            if run % 2:
+                without.append(_pytest_seconds(project, "-p", "no:smpsim"))
             with_plugin.append(_pytest_seconds(project))
-            without.append(_pytest_seconds(project, "-p", "no:smpsim"))
+            if not run % 2:
+                without.append(_pytest_seconds(project, "-p", "no:smpsim"))
     return (statistics.median(with_plugin) * 1e3, (min(with_plugin) - min(without)) * 1e3,
             (statistics.median(with_plugin) - statistics.median(without)) * 1e3)
 
