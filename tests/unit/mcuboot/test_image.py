@@ -484,7 +484,7 @@ def test_keys_the_library_refuses_are_refused_when_they_load() -> None:
     assert e == 65537
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60)
 @given(point=st.binary(min_size=64, max_size=64), on_curve=st.booleans())
 def test_the_p256_point_check_agrees_with_the_library(point: bytes, on_curve: bool) -> None:
     if on_curve:  # a point of the curve, from a private key hypothesis picked
