@@ -57,7 +57,8 @@ def test_unknown_names_are_attribute_errors() -> None:
 def test_a_udp_board_started_as_smpsim_run_starts_it_loads_only_what_it_serves() -> None:
     """``smpsim run`` with the default profile over UDP: no other command's code, no serial
     recovery, link faults, shell or other swap strategies until something asks for them, no
-    cryptography (the factory image's signature is one of the known good ones), and neither
+    cryptography (the factory image's signature is one of the known good ones), no greenlet at
+    time scale 0 (only a paced boot runs on a stack of its own), and neither
     importlib.metadata (littlefs-python's ``__init__`` asks it for its version) nor
     importlib.resources."""
     code = """
@@ -85,7 +86,7 @@ print(json.dumps(sorted(sys.modules)))
               "smpsim.device.shell", "smpsim.device.mcuboot.ram_load",
               "smpsim.device.mcuboot.swap_scratch", "smpsim.device.mcuboot.swap_offset",
               "intelhex", "aiohttp", "importlib.metadata", "importlib.resources",
-              "cryptography", "smpsim.flashfile", "shutil")
+              "cryptography", "smpsim.flashfile", "shutil", "greenlet")
     assert sorted(m for m in loaded if any(m == u or m.startswith(u + ".") for u in unused)) \
         == []
 

@@ -32,8 +32,6 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-import greenlet
-
 from smpsim.device.flash import PowerLoss
 from smpsim.device.mcu import BootOutcome, Device
 from smpsim.mcumgr.dispatcher import ResetEffect
@@ -41,6 +39,8 @@ from smpsim.mcumgr.server import Reply, Server
 from smpsim.transports.origin import Origin
 
 if TYPE_CHECKING:
+    import greenlet
+
     from smpsim.mcumgr.boot_serial import BootSerialServer
     from smpsim.transports.link_faults import LinkFaults
 
@@ -53,9 +53,9 @@ PACE_SLACK_S = 0.002
 flash file up to this much early)."""
 
 LOCAL = Origin("local")
+"""The origin of units submitted without one (tests, the plugin)."""
 RECOVERY_MEDIA = ("serial", "local")
 """Where MCUboot's serial recovery takes requests from: its UART (and callers in-process)."""
-"""The origin of units submitted without one (tests, the plugin)."""
 
 
 class Monitor:
@@ -437,6 +437,8 @@ class Runner:
                 # No cycle left (the cut and its wake-up): the boot's frames go when the next
                 # boot replaces them, not at the cycle collector's next pass.
                 cut.timer = cut.resume = None
+
+        import greenlet  # only a paced boot needs a stack of its own
 
         boot = self._boot_greenlet = greenlet.greenlet(body)
         boot.switch()  # up to its first wait
