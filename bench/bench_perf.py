@@ -4,9 +4,11 @@
   ``pytest11`` plugin and with ``-p no:smpsim`` (the least of 10 alternating sessions each
   way, the medians' difference beside it), and the plugin module's import by itself;
 - time to first echo: ``smpsim run`` launched until its first SMP echo answer over UDP
-  (bytecode cached; median of 5);
-- upload chunk cost in ``Server.handle``, in-process: a steady chunk (mid-upload) and the
-  first chunk (with its slot erase check), on the default board at time scale 0;
+  (bytecode cached; median of 5), in turns with a bare asyncio UDP echo server launched the
+  same way (the reference: what the machine's Python takes to start serving at all);
+- upload chunk cost in ``Server.handle``, in-process: a steady chunk (mid-upload), beside the
+  floor of cbor2 decoding it and encoding its answer, and the first chunk (with its slot
+  erase check; one on each of 50 fresh boards), on the default board at time scale 0;
 - pacing error at time scale 1, in-process on the default board: an upload of 96 KiB in 1 KiB
   chunks (the time from each request to its answer, summed, against the busy time the model
   gives them) and the swap of a 32 KiB sample image (reset to online against the boot's busy
@@ -35,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,10 +57,6 @@ CHUNK = 1024
 
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 """Child processes write and use cached bytecode, as an installed smpsim does."""
-
-
-def _median_runs(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
 
 
 # --- plugin overhead ----------------------------------------------------------------------
@@ -117,16 +114,38 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def first_echo_ms() -> float:
-    """Milliseconds from launching ``smpsim run`` to its first echo answer."""
+_BARE_ECHO = """
+import asyncio, sys
+
+class Echo(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(bytes([data[0] | 1]) + data[1:], addr)  # the request, as answer
+
+async def main():
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(Echo, local_addr=(sys.argv[1], int(sys.argv[2])))
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+"""The reference for the first echo: a bare asyncio UDP server, launched the same way."""
+
+
+def first_echo_ms(bare: bool = False) -> float:
+    """Milliseconds from launching ``smpsim run`` (or, with ``bare``, a bare asyncio echo
+    server on the same Python) to its first echo answer."""
     port = _free_udp_port()
-    smpsim = Path(sys.executable).with_name("smpsim")
+    command = [sys.executable, "-c", _BARE_ECHO, HOST, str(port)] if bare else [
+        str(Path(sys.executable).with_name("smpsim")), "run", "--udp", f"{HOST}:{port}",
+        "--time-scale", "0", "--log-level", "warning"]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(0.002)
     start = time.perf_counter()
-    proc = subprocess.Popen([str(smpsim), "run", "--udp", f"{HOST}:{port}", "--time-scale", "0",
-                             "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=CHILD_ENV)
     try:
         seq = 0
         while time.perf_counter() - start < 10:
@@ -137,11 +156,22 @@ def first_echo_ms() -> float:
                     return (time.perf_counter() - start) * 1e3
             except (TimeoutError, ConnectionRefusedError):
                 continue
-        raise RuntimeError("smpsim run did not answer an echo within 10 s")
+        raise RuntimeError(f"{command[0]} did not answer an echo within 10 s")
     finally:
         sock.close()
         proc.terminate()
         proc.wait()
+
+
+def first_echoes_ms(runs: int) -> tuple[float, float]:
+    """(median ms to smpsim's first echo, median ms to the bare server's), launched in turns
+    so that both meet the same moments of a shared machine."""
+    first_echo_ms()  # bytecode cached
+    smpsim, bare = [], []
+    for _ in range(runs):
+        smpsim.append(first_echo_ms())
+        bare.append(first_echo_ms(bare=True))
+    return statistics.median(smpsim), statistics.median(bare)
 
 
 # --- upload chunk costs -------------------------------------------------------------------
@@ -151,8 +181,13 @@ def _upload_frame(seq: int, body: dict[str, object]) -> bytes:
     return struct.pack(">BBHHBB", 2 | 1 << 3, 0, len(raw), 1, seq & 0xFF, 1) + raw
 
 
-def upload_chunk_us(runs: int) -> tuple[float, float]:
-    """(median µs of a steady chunk, median µs of a first chunk) in ``Server.handle``."""
+FIRSTS_PER_RUN = 10
+"""Boards per run that each take one first chunk: a single call is a noisy sample."""
+
+
+def upload_chunk_us(runs: int) -> tuple[float, float, float]:
+    """(median µs of a steady chunk, median µs of a first chunk, the floor's µs: cbor2 loads
+    of a steady chunk's body and dumps of its answer) in ``Server.handle``."""
     from smpsim.config import load_profile
     from smpsim.device.mcu import Device
     from smpsim.device.mcuboot.header import IMAGE_MAGIC
@@ -168,19 +203,28 @@ def upload_chunk_us(runs: int) -> tuple[float, float]:
             for i, off in enumerate(range(CHUNK, size, CHUNK), 1)]
     steady, firsts = [], []
     for _ in range(runs):
-        device = Device(profile)
-        device.boot()
-        server = Server(device)
-        t0 = time.perf_counter()
-        reply = server.handle(first)
-        firsts.append(time.perf_counter() - t0)
-        assert cbor2.loads(reply.frames[0][8:]) == {"off": CHUNK}, reply.frames
+        for _ in range(FIRSTS_PER_RUN):
+            device = Device(profile)
+            device.boot()
+            server = Server(device)
+            t0 = time.perf_counter()
+            reply = server.handle(first)
+            firsts.append(time.perf_counter() - t0)
+            assert cbor2.loads(reply.frames[0][8:]) == {"off": CHUNK}, reply.frames
         t0 = time.perf_counter()
         for frame in rest:
             server.handle(frame)
         steady.append((time.perf_counter() - t0) / len(rest))
         assert cbor2.loads(server.handle(rest[-1]).frames[0][8:]) == {"off": 0}
-    return statistics.median(steady) * 1e6, statistics.median(firsts) * 1e6
+    bodies = [frame[8:] for frame in rest]
+    floor = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for off, body in enumerate(bodies):
+            cbor2.dumps({"off": cbor2.loads(body)["off"] + off})
+        floor.append((time.perf_counter() - t0) / len(bodies))
+    return (statistics.median(steady) * 1e6, statistics.median(firsts) * 1e6,
+            statistics.median(floor) * 1e6)
 
 
 # --- pacing at time scale 1 ---------------------------------------------------------------
@@ -386,11 +430,16 @@ def main() -> int:
     print(f"  {'':<34} (empty project, {2 * args.runs} alternating sessions each way, least "
           f"against least; medians {medians_ms:+.0f} ms; {session_ms:.0f} CPU ms per session)")
     _row("import smpsim.pytest_plugin", plugin_import_ms(args.runs), "ms", 20)
-    first_echo_ms()  # bytecode cached
-    _row("smpsim run -> first echo", _median_runs(args.runs, first_echo_ms), "ms", 100)
-    steady_us, first_us = upload_chunk_us(args.runs)
+    echo_ms, bare_ms = first_echoes_ms(args.runs)
+    _row("smpsim run -> first echo", echo_ms, "ms", 100)
+    print(f"  {'':<34} (a bare asyncio UDP echo server launched alike, in turns: "
+          f"{bare_ms:.1f} ms)")
+    steady_us, first_us, floor_us = upload_chunk_us(args.runs)
     _row(f"upload chunk, steady ({CHUNK} B)", steady_us, "us", 10)
+    print(f"  {'':<34} (the floor in this run, cbor2 loads of the chunk and dumps of its "
+          f"answer: {floor_us:.1f} us)")
     _row(f"upload chunk, first ({CHUNK} B)", first_us, "us", 100)
+    print(f"  {'':<34} (median of {FIRSTS_PER_RUN * args.runs} boards, each taking one)")
     uploads = [asyncio.run(_paced_upload(96 * CHUNK)) for _ in range(min(args.runs, 3))]
     answering, model, whole, requests = sorted(uploads)[len(uploads) // 2]
     _row("upload pacing error (time scale 1)", abs(answering / model - 1) * 100, "%", 0.5,
