@@ -1,4 +1,5 @@
-"""Image upload (1/1): first-chunk rules, offsets, resume, the write buffer, erase and timing.
+"""Image upload (1/1): first-chunk rules, offsets, resume, the write buffer, erase and timing,
+and the steady chunk's inline reading.
 
 Zephyr's ``img_mgmt_upload_inspect`` decides; flash_img/stream_flash write through a 512-byte
 buffer; the slot is erased on the first chunk (or page by page with progressive erase).
@@ -6,14 +7,21 @@ buffer; the slot is erased on the first chunk (or page by page with progressive 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smpsim.device.flash import FlashError, NotErased, PowerLoss
+from smpsim.mcumgr.dispatcher import Request
+from smpsim.mcumgr.errors import MgmtError
+from smpsim.mcumgr.groups import img_mgmt
 from smpsim.mcumgr.groups.img_upload import Upload
+from smpsim.mcumgr.header import HEADER_SIZE, Group, Header
 
 from .img_support import UPLOAD, V1, V2, WRITE, Board, make_image, sample, summary
 
@@ -400,3 +408,52 @@ def test_no_upload_while_the_test_image_runs_unconfirmed(version: int, expected:
     board.reset()
     payload = {"len": len(image), "off": 0, "data": image[:200]}
     assert board.call(WRITE, UPLOAD, payload, version=version) == expected
+
+
+# ----------------------------------------------------------------------------- a chunk read inline
+
+_WIDTHS = st.sampled_from([None, 1, 2, 4, 8])
+"""How many bytes a head's argument takes (``None``: the shortest form)."""
+
+
+def _head(major: int, value: int, width: int | None) -> bytes:
+    if width is None:
+        width = next(w for w, top in ((0, 24), (1, 2**8), (2, 2**16), (4, 2**32), (8, 2**64))
+                     if value < top)
+    if width == 0:
+        return bytes([major << 5 | value])
+    return bytes([major << 5 | {1: 24, 2: 25, 4: 26, 8: 27}[width]]) + value.to_bytes(width)
+
+
+@given(off=st.integers(0, 2**32 - 1), off_width=_WIDTHS, length=st.integers(0, 300),
+       length_width=_WIDTHS, cut=st.integers(0, 12), tail=st.sampled_from([b"", b"\x00"]))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_a_chunk_read_inline_is_read_as_the_general_path_reads_it(
+        *, off: int, off_width: int | None, length: int, length_width: int | None, cut: int,
+        tail: bytes) -> None:
+    """The steady chunk's inline reading (``{"off", "data"}`` in that order) finds what
+    ``Request.fields`` finds, or leaves the map to it; so does every map cut short."""
+    if off_width is not None and off >= 1 << 8 * off_width:
+        off_width = None
+    if length_width is not None and length >= 1 << 8 * length_width:
+        length_width = None
+    body = (b"\xa2\x63off" + _head(0, off, off_width) + b"\x64data"
+            + _head(2, length, length_width) + bytes(i & 0xFF for i in range(length)) + tail)
+    body = body[:len(body) - cut]
+    unit = Header(WRITE, V2, 0, len(body), Group.IMAGE, 0, UPLOAD).pack() + body
+    request = Request(Header.parse(unit), unit, _reader().device, _reader().device.profile,
+                      HEADER_SIZE)
+    inline = img_mgmt._chunk_args(unit, HEADER_SIZE)
+    try:
+        general: dict[str, Any] | None = request.fields(img_mgmt.UPLOAD_SCHEMA)
+    except MgmtError:
+        general = None
+    if inline is not None:
+        assert inline == general
+    if general is not None and cut == 0 and 8 not in (off_width, length_width):
+        assert inline == general  # what clients send is read inline
+
+
+@functools.cache
+def _reader() -> Board:
+    return Board()
