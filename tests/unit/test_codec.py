@@ -21,6 +21,7 @@ from smpsim.mcumgr.codec import (
     decode,
     decode_map,
     encode,
+    head_bytes,
 )
 
 H = bytes.fromhex
@@ -52,6 +53,15 @@ def test_nested_maps_and_arrays_are_indefinite_too() -> None:
 ])
 def test_unsigned_ints_use_the_shortest_head(value: int, hex_: str) -> None:
     assert encode(value) == H(hex_)
+
+
+@given(major=st.sampled_from([0, 2, 3, 4, 5]), value=st.integers(0, 2**64 - 1)
+       | st.sampled_from([23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32]))
+@PROPERTY
+def test_a_head_written_alone_is_the_head_encode_writes(major: int, value: int) -> None:
+    """``head_bytes`` (the hot answers' heads) against the encoder's own heads."""
+    whole = encode(value)  # an unsigned int is its head alone
+    assert head_bytes(major, value) == bytes([major << 5 | whole[0] & 0x1F]) + whole[1:]
 
 
 @pytest.mark.parametrize(("value", "hex_"), [

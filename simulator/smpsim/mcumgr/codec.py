@@ -282,11 +282,19 @@ def _head(out: bytearray, major: int, value: int) -> None:
 def head_bytes(major: int, value: int) -> bytes:
     """The shortest head of an item of ``major`` type with argument ``value`` (as
     :func:`encode` writes it), for handlers that write their hot answers themselves."""
+    initial = major << 5
     if value < 24:
-        return bytes(((major << 5) | value,))
-    out = bytearray()
-    _head(out, major, value)
-    return bytes(out)
+        return bytes((initial | value,))
+    if value < 0x100:
+        return bytes((initial | 24, value))
+    if value < 0x10000:
+        return _HEAD_16.pack(initial | 25, value)
+    if value < 0x100000000:
+        return _HEAD_32.pack(initial | 26, value)
+    return _HEAD_64.pack(initial | 27, value)
+
+
+_HEAD_16, _HEAD_32, _HEAD_64 = struct.Struct(">BH"), struct.Struct(">BI"), struct.Struct(">BQ")
 
 
 def _encode(out: bytearray, value: Any) -> None:
