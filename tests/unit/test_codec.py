@@ -21,6 +21,7 @@ from smpsim.mcumgr.codec import (
     decode,
     decode_map,
     encode,
+    head,
     head_bytes,
 )
 
@@ -62,6 +63,14 @@ def test_a_head_written_alone_is_the_head_encode_writes(major: int, value: int) 
     """``head_bytes`` (the hot answers' heads) against the encoder's own heads."""
     whole = encode(value)  # an unsigned int is its head alone
     assert head_bytes(major, value) == bytes([major << 5 | whole[0] & 0x1F]) + whole[1:]
+    written = head_bytes(major, value)
+    assert head(b"\x00" + written + b"\x00", 1) == (major, value, 1 + len(written))
+
+
+@pytest.mark.parametrize("hex_", ["", "19 01", "1a 000000", "5b 00000000000000", "1c", "5e", "3d"])
+def test_a_head_cut_short_or_reserved_is_a_decode_error(hex_: str) -> None:
+    with pytest.raises(DecodeError):
+        head(H(hex_), 0)
 
 
 @pytest.mark.parametrize(("value", "hex_"), [
@@ -344,13 +353,13 @@ def test_random_bytes_decode_or_raise_decode_error_only(data: bytes) -> None:
 def test_decode_map_fast_path_agrees_with_the_general_decoder(data: bytes) -> None:
     # decode_map reads short maps inline; any bytes after a definite map head must give the
     # pairs the general decoder gives, or the same refusal.
-    for head in (b"\xa1", b"\xa2", b"\xa3"):
+    for map_head in (b"\xa1", b"\xa2", b"\xa3"):
         try:
-            expected: Any = decode(head + data)
+            expected: Any = decode(map_head + data)
         except DecodeError:
             expected = DecodeError
         try:
-            got: Any = decode_map(head + data)
+            got: Any = decode_map(map_head + data)
         except DecodeError:
             got = DecodeError
         assert got == expected

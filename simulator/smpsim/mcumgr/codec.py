@@ -243,12 +243,18 @@ def head(data: bytes, pos: int) -> tuple[int, int | None, int]:
         raise DecodeError("truncated item")
     initial = data[pos]
     major, info = initial >> 5, initial & 0x1F
-    if info < 24:  # the argument in the initial byte: most heads, read without a call
+    if info < 24:  # the argument in the initial byte: most heads
         return major, info, pos + 1
     if info == 31:
         return major, None, pos + 1
-    arg, after = _argument(data, pos + 1, info)
-    return major, arg, after
+    if info > 27:
+        raise DecodeError(f"reserved additional information {info}")
+    # 1, 2, 4 or 8 bytes, read here rather than by _argument: an upload chunk reads two heads
+    # like this (issue 15), and a call is most of what such a head costs.
+    end = pos + 1 + (1 << (info - 24))
+    if end > len(data):
+        raise DecodeError("truncated argument")
+    return major, int.from_bytes(data[pos + 1:end]), end
 
 
 def skip(data: bytes, pos: int) -> int:

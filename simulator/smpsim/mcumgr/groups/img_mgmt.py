@@ -18,6 +18,7 @@ from typing import Any
 from smpsim.device.dfu import Dfu
 from smpsim.device.flash import FlashError
 from smpsim.device.mcuboot.trailer import BadImage, BadVector
+from smpsim.mcumgr.codec import DecodeError, head
 from smpsim.mcumgr.dispatcher import BOOL, BSTR, UINT32, Body, GroupHandlers, Request
 from smpsim.mcumgr.errors import GroupError, ImgMgmtErr, MgmtErr, MgmtError
 from smpsim.mcumgr.groups import img_upload
@@ -147,37 +148,17 @@ _DATA_KEY = b"\x64data"
 def _chunk_args(data: bytes, start: int) -> dict[str, Any] | None:
     """A chunk after the first as clients send it, ``{"off": uint, "data": bstr}`` in that
     order, read inline: what :meth:`Request.fields` would find in it. ``None`` for any other
-    map, which the general path reads (and refuses what zcbor refuses).
-
-    The two heads are read here rather than by :func:`~smpsim.mcumgr.codec.head`: a steady
-    chunk's cost is mostly calls (issue 15). Arguments of 1, 2 or 4 bytes, shortest or not, as
-    zcbor takes them; anything longer or indefinite goes the general way.
-    """
+    map, which the general path reads (and refuses what zcbor refuses)."""
     if type(data) is not bytes or not data.startswith(_CHUNK_PREFIX, start):
         return None
-    end = len(data)
-    pos = start + 5
-    if pos >= end:
+    try:
+        major, off, pos = head(data, start + 5)
+        if major != 0 or off is None or off > 0xFFFFFFFF or not data.startswith(_DATA_KEY, pos):
+            return None  # not a UINT32 offset, or another key next
+        major, length, pos = head(data, pos + 5)
+    except DecodeError:
         return None
-    info = data[pos]  # major type 0 (unsigned): the initial byte is the additional info
-    if info < 24:
-        off, pos = info, pos + 1
-    elif info <= 26:
-        stop = pos + 1 + (1 << (info - 24))
-        off, pos = int.from_bytes(data[pos + 1:stop]), stop
-    else:
-        return None
-    if pos + 5 >= end or not data.startswith(_DATA_KEY, pos):
-        return None
-    initial = data[pos + 5]
-    if 0x40 <= initial < 0x58:  # a byte string of fewer than 24 bytes
-        pos, length = pos + 6, initial - 0x40
-    elif 0x58 <= initial <= 0x5A:
-        stop = pos + 6 + (1 << (initial - 0x58))
-        pos, length = stop, int.from_bytes(data[pos + 6:stop])
-    else:
-        return None
-    if pos + length > end:  # also a head cut short: its slice read too few bytes
+    if major != 2 or length is None or pos + length > len(data):
         return None
     return {"off": off, "data": data[pos:pos + length]}
 
