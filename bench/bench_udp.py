@@ -6,7 +6,10 @@ against smpsim without it.
 Each server runs in its own process (one event loop, as ``smpsim run`` has); the client is a
 blocking socket in this process with one request in flight, as smpclient and mcumgr-toolkit
 do. Rounds alternate between the servers, each bounded by a request count and a time limit,
-after a warm-up; the table shows the median round.
+after a warm-up; the table shows the median round. Beside each server's rate: its CPU time and
+its loop's busy time per request. A round trip also holds two wake-ups (the server's, then the
+client's), which in a virtual machine whose idle vCPUs halt cost more than either side's work;
+the table's header says what this machine's idle CPUs do.
 
     .venv/bin/python bench/bench_udp.py [--rounds N] [--seconds S] [--profile]
 
@@ -27,7 +30,7 @@ import struct
 import sys
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -116,7 +119,26 @@ async def _until_terminated() -> None:
 SERVERS = {"bare": _bare_server, "smpsim": _smpsim_server, "control": _control_server}
 
 
-def serve(kind: str, conn: Connection, profile: bool, cpu: int | None) -> None:
+async def _busy_clocked(server: Coroutine[Any, Any, None], busy: Any) -> None:
+    """Run ``server`` with ``busy.value`` adding up the seconds its loop works: from each
+    return of the selector's wait to its next call. What the machine takes to wake the
+    process is left out, which the round trip holds and the CPU time partly."""
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    wait, clock = selector.select, time.perf_counter
+    woke = clock()
+
+    def select(timeout: float | None = None) -> Any:
+        nonlocal woke
+        busy.value += clock() - woke
+        events = wait(timeout)
+        woke = clock()
+        return events
+
+    selector.select = select  # the loop looks it up at every pass
+    await server
+
+
+def serve(kind: str, conn: Connection, profile: bool, cpu: int | None, busy: Any) -> None:
     """Child process body: run one server until SIGTERM; send its port, then its profile."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
@@ -125,7 +147,7 @@ def serve(kind: str, conn: Connection, profile: bool, cpu: int | None) -> None:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
-    asyncio.run(SERVERS[kind](conn.send))
+    asyncio.run(_busy_clocked(SERVERS[kind](conn.send), busy))
     if profiler is not None:
         import io
         import pstats
@@ -149,8 +171,10 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(self.kind, child, self.profile, self.cpu),
-                                daemon=True)
+        self.busy = ctx.RawValue("d", 0.0)
+        """Seconds the server's loop has worked so far (:func:`_busy_clocked`)."""
+        self.proc = ctx.Process(target=serve, daemon=True, args=(
+            self.kind, child, self.profile, self.cpu, self.busy))
         self.proc.start()
         if not self.conn.poll(30):
             raise RuntimeError(f"{self.kind} server did not start")
@@ -259,17 +283,19 @@ class Round:
     """Round trips per second."""
     server_cpu_us: float | None
     """Server process CPU microseconds per request."""
+    server_busy_us: float
+    """Microseconds per request the server's loop worked, from its wake to its next wait."""
 
 
 def measure(server: ServerProcess, frames: list[bytes], max_requests: int,
             max_seconds: float) -> Round:
     """One round against ``server``, with the server's CPU time per request."""
-    cpu_before = cpu_seconds(server.proc.pid or 0)
+    cpu_before, busy_before = cpu_seconds(server.proc.pid or 0), server.busy.value
     done, elapsed = round_trips(server.port, frames, max_requests, max_seconds)
-    cpu_after = cpu_seconds(server.proc.pid or 0)
+    cpu_after, busy_after = cpu_seconds(server.proc.pid or 0), server.busy.value
     cpu_us = None if cpu_before is None or cpu_after is None \
         else (cpu_after - cpu_before) / done * 1e6
-    return Round(done / elapsed, cpu_us)
+    return Round(done / elapsed, cpu_us, (busy_after - busy_before) / done * 1e6)
 
 
 def round_trips(port: int, frames: list[bytes], max_requests: int,
@@ -303,6 +329,22 @@ def check_smp_answer(port: int, frame: bytes) -> None:
         answer = sock.recv(65536)
     assert answer[0] & 7 == 3, answer  # WRITE_RSP
     assert cbor2.loads(answer[8:]) == {"r": cbor2.loads(frame[8:])["d"]}, answer
+
+
+def cpu_idle() -> str:
+    """What an idle CPU does here (Linux cpuidle), which sets what a wake-up costs: in a
+    virtual machine whose guest does not poll, each round trip wakes two halted vCPUs."""
+    base = "/sys/devices/system/cpu/cpuidle/current_driver"
+    try:
+        with open(base, encoding="ascii") as f:
+            driver = f.read().strip()
+    except OSError:
+        return "unknown (no cpuidle)"
+    try:
+        with open("/sys/module/haltpoll/parameters/guest_halt_poll_ns", encoding="ascii") as f:
+            return f"{driver}, the guest polls {int(f.read())} ns before halting"
+    except (OSError, ValueError):
+        return driver
 
 
 # --- in-process cost ---------------------------------------------------------------------
@@ -385,8 +427,10 @@ def print_udp(args: argparse.Namespace, pinning: str, results: Results,
     print(f"\nUDP loopback, stop-and-wait, one client process ({pinning}); median of "
           f"{args.rounds} rounds of <= {args.seconds:g} s / {args.requests} requests "
           f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    print(f"  CPU idle: {cpu_idle()}")
     print(f"{'load':21} {'bare asyncio (a)':>17} {'smpsim (b)':>12} {'b/a':>5}"
-          f" {'a us/rt':>8} {'b us/rt':>8} {'a srv CPU':>10} {'b srv CPU':>10}")
+          f" {'a us/rt':>8} {'b us/rt':>8} {'a srv CPU':>10} {'b srv CPU':>10}"
+          f" {'a busy':>8} {'b busy':>8}")
     ratios = {}
     for load in loads:
         rounds = {kind: results[(load, kind)] for kind in ("bare", "smpsim")}
@@ -395,18 +439,22 @@ def print_udp(args: argparse.Namespace, pinning: str, results: Results,
         # Rounds alternate a, b, a, b...: the ratio of each adjacent pair cancels slow drift.
         ratios[load] = statistics.median(rb.rate / ra.rate for ra, rb
                                          in zip(rounds["bare"], rounds["smpsim"], strict=True))
-        cpu_text = []
+        cpu_text, busy = [], []
         for kind_rounds in rounds.values():
             cpu = [r.server_cpu_us for r in kind_rounds if r.server_cpu_us is not None]
             cpu_text.append(f"{statistics.median(cpu):7.1f} us" if cpu else "n/a")
+            busy.append(statistics.median(r.server_busy_us for r in kind_rounds))
         print(f"{load:21} {a:15,.0f}/s {b:10,.0f}/s {ratios[load]:5.2f} {1e6 / a:8.1f}"
-              f" {1e6 / b:8.1f} {cpu_text[0]:>10} {cpu_text[1]:>10}")
+              f" {1e6 / b:8.1f} {cpu_text[0]:>10} {cpu_text[1]:>10}"
+              f" {busy[0]:5.1f} us {busy[1]:5.1f} us")
     for load in loads:
         spread = {kind: [r.rate for r in results[(load, kind)]] for kind in ("bare", "smpsim")}
         print(f"  {load}: round rates " + "; ".join(
             f"{kind} {min(v):,.0f}..{max(v):,.0f}/s" for kind, v in spread.items()))
     print("  b/a: median over rounds of smpsim's rate / the bare rate of the round before it")
     print("  srv CPU: the server process's CPU time per request (user + system)")
+    print("  busy: the server loop's time per request from its wake to its next wait (the rest "
+          "of a round trip is the client's and the wake-ups')")
     return ratios
 
 
