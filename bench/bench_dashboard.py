@@ -123,7 +123,7 @@ def main() -> int:
           f"redrew {stats['renders']:,} times in {seconds:.1f} s "
           f"({stats['renders'] / seconds:.0f}/s)")
     verdict = "meets" if ratio >= CONTROL_GOAL_RATIO else "is BELOW"
-    print(f"\n(f) small echo with the dashboard open / without = {ratio:.2f}: {verdict} the goal "
+    print(f"\n(f) small echo with the dashboard open / without = {ratio:.3f}: {verdict} the goal "
           f"of {CONTROL_GOAL_RATIO}")
     return 0
 

@@ -530,11 +530,11 @@ def main() -> int:
         print_handle()
         small_ratio = ratios[next(iter(loads))]
         verdict = "meets" if small_ratio >= GOAL_RATIO else "is BELOW"
-        print(f"\n(c) small echo b/a = {small_ratio:.2f}: {verdict} the goal of {GOAL_RATIO}")
+        print(f"\n(c) small echo b/a = {small_ratio:.3f}: {verdict} the goal of {GOAL_RATIO}")
     load = next(iter(loads))
     ratio = print_control(args, load, *run_control(args, loads[load], server_cpu, client_cpu))
     verdict = "meets" if ratio >= CONTROL_GOAL_RATIO else "is BELOW"
-    print(f"\n(e) small echo with --control and a listener / without = {ratio:.2f}: {verdict} "
+    print(f"\n(e) small echo with --control and a listener / without = {ratio:.3f}: {verdict} "
           f"the goal of {CONTROL_GOAL_RATIO}")
     if args.profile:
         with ServerProcess(args.profile_kind, profile=True, cpu=server_cpu) as prof:
