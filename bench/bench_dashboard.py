@@ -33,6 +33,7 @@ from bench_udp import (
     measure,
     pin_cpus,
     round_trips,
+    verdict,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -122,9 +123,7 @@ def main() -> int:
     print(f"  the page took {stats['events']:,} events in {stats['messages']:,} messages and "
           f"redrew {stats['renders']:,} times in {seconds:.1f} s "
           f"({stats['renders'] / seconds:.0f}/s)")
-    verdict = "meets" if ratio >= CONTROL_GOAL_RATIO else "is BELOW"
-    print(f"\n(f) small echo with the dashboard open / without = {ratio:.3f}: {verdict} the goal "
-          f"of {CONTROL_GOAL_RATIO}")
+    print(verdict("(f) small echo with the dashboard open / without", ratio, CONTROL_GOAL_RATIO))
     return 0
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -119,10 +120,11 @@ async def _until_terminated() -> None:
 SERVERS = {"bare": _bare_server, "smpsim": _smpsim_server, "control": _control_server}
 
 
-async def _busy_clocked(server: Coroutine[Any, Any, None], busy: Any) -> None:
+async def _busy_clocked(server: Coroutine[Any, Any, None], busy: ctypes.c_double) -> None:
     """Run ``server`` with ``busy.value`` adding up the seconds its loop works: from each
-    return of the selector's wait to its next call. What the machine takes to wake the
-    process is left out, which the round trip holds and the CPU time partly."""
+    return of the selector's wait to its next call, so without the time the machine takes to
+    wake the process (which the round trip holds, and the CPU time in part)."""
+    # asyncio has no hook around the loop's wait: its selector (private) is wrapped instead.
     selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
     wait, clock = selector.select, time.perf_counter
     woke = clock()
@@ -138,7 +140,8 @@ async def _busy_clocked(server: Coroutine[Any, Any, None], busy: Any) -> None:
     await server
 
 
-def serve(kind: str, conn: Connection, profile: bool, cpu: int | None, busy: Any) -> None:
+def serve(kind: str, conn: Connection, profile: bool, cpu: int | None,
+          busy: ctypes.c_double) -> None:
     """Child process body: run one server until SIGTERM; send its port, then its profile."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
@@ -334,9 +337,8 @@ def check_smp_answer(port: int, frame: bytes) -> None:
 def cpu_idle() -> str:
     """What an idle CPU does here (Linux cpuidle), which sets what a wake-up costs: in a
     virtual machine whose guest does not poll, each round trip wakes two halted vCPUs."""
-    base = "/sys/devices/system/cpu/cpuidle/current_driver"
     try:
-        with open(base, encoding="ascii") as f:
+        with open("/sys/devices/system/cpu/cpuidle/current_driver", encoding="ascii") as f:
             driver = f.read().strip()
     except OSError:
         return "unknown (no cpuidle)"
@@ -345,6 +347,12 @@ def cpu_idle() -> str:
             return f"{driver}, the guest polls {int(f.read())} ns before halting"
     except (OSError, ValueError):
         return driver
+
+
+def verdict(figure: str, ratio: float, goal: float) -> str:
+    """The closing line of a ratio's table: its value against its goal."""
+    return (f"\n{figure} = {ratio:.3f}: {'meets' if ratio >= goal else 'is BELOW'} the goal "
+            f"of {goal}")
 
 
 # --- in-process cost ---------------------------------------------------------------------
@@ -529,13 +537,11 @@ def main() -> int:
         ratios = print_udp(args, pinning, run_udp(args, loads, server_cpu), loads)
         print_handle()
         small_ratio = ratios[next(iter(loads))]
-        verdict = "meets" if small_ratio >= GOAL_RATIO else "is BELOW"
-        print(f"\n(c) small echo b/a = {small_ratio:.3f}: {verdict} the goal of {GOAL_RATIO}")
+        print(verdict("(c) small echo b/a", small_ratio, GOAL_RATIO))
     load = next(iter(loads))
     ratio = print_control(args, load, *run_control(args, loads[load], server_cpu, client_cpu))
-    verdict = "meets" if ratio >= CONTROL_GOAL_RATIO else "is BELOW"
-    print(f"\n(e) small echo with --control and a listener / without = {ratio:.3f}: {verdict} "
-          f"the goal of {CONTROL_GOAL_RATIO}")
+    print(verdict("(e) small echo with --control and a listener / without", ratio,
+                  CONTROL_GOAL_RATIO))
     if args.profile:
         with ServerProcess(args.profile_kind, profile=True, cpu=server_cpu) as prof:
             if prof.control_port is not None:
